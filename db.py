@@ -1,0 +1,171 @@
+"""The database: SQLAlchemy engine and sessions, the core models, schema creation.
+
+The Ticketfrei 2 tables keep their names and columns so that a version 2 database opens in
+place; version 3 only adds tables (reports, deliveries, process_status), and a bot's tables
+(declared in bots/<name>/db.py on the same Base) carry the bot's name as prefix.
+Every process makes its own engine after it starts: an engine never crosses a fork.
+"""
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import (Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
+                        UniqueConstraint, create_engine, event)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+# Delivery states; a delivery is "done" only once the network accepted it.
+PENDING, DONE, FAILED = "pending", "done", "failed"
+# Verdicts the censor stores with each report.
+ACCEPTED, REJECTED = "accepted", "rejected"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _v2_table_args(*constraints):
+    # Version 2 created every table with AUTOINCREMENT; keep that for new databases.
+    return (*constraints, {"sqlite_autoincrement": True})
+
+
+# --- Version 2 tables (ref/ticketfrei2-schema.md) -------------------------------------------
+
+class User(Base):
+    """An organiser account; in version 2 one account is one city."""
+    __tablename__ = "user"
+    __table_args__ = _v2_table_args()
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    passhash: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class Email(Base):
+    __tablename__ = "email"
+    __table_args__ = _v2_table_args()
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("user.id"))
+    email: Mapped[str] = mapped_column(Text)
+
+
+class TriggerPatterns(Base):
+    __tablename__ = "triggerpatterns"
+    __table_args__ = _v2_table_args()
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("user.id"))
+    patterns: Mapped[str] = mapped_column(Text)
+
+
+class BadWords(Base):
+    __tablename__ = "badwords"
+    __table_args__ = _v2_table_args()
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("user.id"))
+    words: Mapped[str] = mapped_column(Text)
+
+
+class City(Base):
+    __tablename__ = "cities"
+    __table_args__ = _v2_table_args(UniqueConstraint("user_id", "city"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, ForeignKey("user.id"))
+    city: Mapped[str] = mapped_column(Text)
+    markdown: Mapped[str | None] = mapped_column(Text, default="")
+    mail_md: Mapped[str | None] = mapped_column(Text, default="")
+    masto_link: Mapped[str | None] = mapped_column(Text, default="")
+    twit_link: Mapped[str | None] = mapped_column(Text, default="")
+
+
+class Secret(Base):
+    __tablename__ = "secret"
+    __table_args__ = _v2_table_args()
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# --- Version 3 tables ------------------------------------------------------------------------
+
+class Report(Base):
+    """A report as it came in: text and origin, never who sent it."""
+    __tablename__ = "reports"
+    __table_args__ = (
+        UniqueConstraint("city_id", "network", "network_message_id"),
+        Index("ix_reports_undecided", "verdict", "id"),
+        Index("ix_reports_received", "received_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    city_id: Mapped[int] = mapped_column(Integer, ForeignKey("cities.id"))
+    network: Mapped[str] = mapped_column(String(64))
+    account: Mapped[str] = mapped_column(String(255))
+    network_message_id: Mapped[str] = mapped_column(String(255))
+    text: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[float] = mapped_column(Float, default=time.time)
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    verdict_reason: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[float | None] = mapped_column(Float)
+
+
+class Delivery(Base):
+    """One accepted report to be sent by one bot account of the report's city."""
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("report_id", "network", "account"),
+        Index("ix_deliveries_todo", "network", "account", "state"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(Integer, ForeignKey("reports.id"))
+    city_id: Mapped[int] = mapped_column(Integer)
+    network: Mapped[str] = mapped_column(String(64))
+    account: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
+    done_at: Mapped[float | None] = mapped_column(Float)
+
+
+class ProcessStatus(Base):
+    """What main knows of one supervised process, for `status` and the organisers' page."""
+    __tablename__ = "process_status"
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # bot, censor, frontend, service
+    city_id: Mapped[int | None] = mapped_column(Integer)
+    network: Mapped[str | None] = mapped_column(String(64))
+    account: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))  # starting, running, backoff, inactive, stopped
+    restarts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_report_at: Mapped[float | None] = mapped_column(Float)
+    last_delivery_at: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+# --- Engine and sessions ---------------------------------------------------------------------
+
+def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
+    """An engine for this process. SQLite gets WAL and a busy timeout: many processes write."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": busy_timeout})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    if url.startswith(("postgresql://", "postgres://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]  # psycopg 3 is what we install
+    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+
+
+def make_sessions(engine: Engine) -> sessionmaker:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def create_schema(engine: Engine) -> None:
+    """Create the tables that are missing (core and every imported bot's); alter none."""
+    Base.metadata.create_all(engine)

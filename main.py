@@ -1,0 +1,577 @@
+"""The supervisor and the command line.
+
+`ticketfrei run` (the default) starts and watches every process: the frontend, the censor, one
+process per (enabled city, active bot account) and one per plugin service. main creates every
+queue and routes the censor's delivery news to the bots (a queue can only be handed to a
+process when it starts, and bot processes come and go). It reconciles what runs with the
+database on a control message, on SIGHUP (the admin commands send it) and periodically, and
+records each process's state in process_status.
+
+The other commands are for administrators: check-config, status, and city create/list/
+enable/disable. main reads cities and the plugins' account lists; it writes process_status.
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import getpass
+import json
+import logging
+import multiprocessing
+import os
+import queue
+import secrets
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import bots
+import censor
+import config
+import db
+import frontend
+import process
+import user
+
+log = logging.getLogger("main")
+
+STATUS_COLUMNS = ("name", "city", "network", "account", "pid", "state", "restarts",
+                  "last_error", "last_activity")
+
+
+# --- settings --------------------------------------------------------------------------------
+
+def load_settings(path: str | None):
+    """Core settings, then plugin discovery, then the plugins' own sections."""
+    core = config.load(path)
+    try:
+        plugins = bots.discover(core.plugins.dirs, core.plugins.disabled)
+    except bots.PluginError as error:
+        raise config.ConfigError(f"bad setting plugins.dirs: {error}") from None
+    settings = config.load(path, bot_settings=bots.plugin_settings(plugins))
+    return settings, bots.load(settings)
+
+
+def open_database(settings):
+    os.makedirs(settings.instance.data_dir, exist_ok=True)
+    engine = db.make_engine(settings.database.url, settings.database.busy_timeout)
+    db.create_schema(engine)
+    return db.make_sessions(engine)
+
+
+# --- the supervisor --------------------------------------------------------------------------
+
+@dataclass
+class Child:
+    key: tuple
+    name: str
+    kind: str
+    target: Callable
+    heartbeat: Any
+    bot: dict = field(default_factory=dict)
+    watch_heartbeat: bool = True
+    process: Any = None
+    inbox: Any = None
+    state: str = "starting"
+    wanted: bool = True
+    restarts: int = 0
+    failures: int = 0
+    next_start: float = 0.0
+    started_at: float = 0.0
+    error_this_run: bool = False
+    last_error: str | None = None
+    last_report_at: float | None = None
+    last_delivery_at: float | None = None
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "vanished"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+class Supervisor:
+    def __init__(self, settings, plugins, sessions):
+        self.settings = settings
+        self.plugins = plugins
+        self.sessions = sessions
+        self.mp = multiprocessing.get_context("forkserver")
+        self.mp.set_forkserver_preload(self._preload())
+        self.censor_queue = self.mp.Queue()
+        self.accepted = self.mp.Queue()
+        self.events = self.mp.Queue()
+        self.control = self.mp.Queue()
+        # Only main holds the write end: children see EOF on theirs when main dies.
+        self.lifeline, self._lifeline_keep = self.mp.Pipe(duplex=False)
+        self.children: dict[tuple, Child] = {}
+        self.by_name: dict[str, Child] = {}
+        self.forget: set[str] = set()
+        self.lock = threading.RLock()
+        self.stopping = threading.Event()
+        self.wake = threading.Event()
+
+    def _preload(self) -> list[str]:
+        # Imported once in the fork server: every bot process shares the code copy-on-write.
+        modules = ["config", "db", "process", "user", "censor", "frontend", "bots",
+                   "sqlalchemy", "sqlalchemy.orm", "sqlalchemy.dialects.sqlite",
+                   "bottle", "waitress", "re2", "argon2", "markdown_it", "nh3"]
+        if not self.settings.database.url.startswith("sqlite"):
+            modules.append("psycopg")
+        for name in self.plugins:
+            # Plugins from extra directories are imported by each process instead: the
+            # fork server does not know those directories.
+            if (bots.BUILTIN_DIR / name / "bot.py").is_file():
+                modules += [f"bots.{name}.{part}" for part in ("db", "bot", "webui", "service")
+                            if bots.has_module(name, f"{part}.py")]
+        return modules
+
+    # --- what should run -------------------------------------------------------------------
+    def desired(self) -> tuple[dict[tuple, dict], set[str]]:
+        want = {("censor",): dict(name="censor", kind="censor", target=censor.censor_process),
+                ("frontend",): dict(name="frontend", kind="frontend",
+                                    target=frontend.frontend_process, watch_heartbeat=False)}
+        for name in self.plugins:
+            if bots.has_module(name, "service.py"):
+                module = __import__(f"bots.{name}.service", fromlist=["service_process"])
+                want[("service", name)] = dict(name=f"service:{name}", kind="service",
+                                               target=module.service_process,
+                                               watch_heartbeat=False)
+        broken = set()
+        with self.sessions() as session:
+            cities = {c.id: c for c in user.list_cities(session, enabled_only=True)}
+            for name, cls in self.plugins.items():
+                try:
+                    accounts = cls.accounts(session)
+                except Exception:
+                    log.exception("plugin %s could not list its accounts; leaving its bots be", name)
+                    broken.add(name)
+                    continue
+                for account in accounts:
+                    city = cities.get(account.city_id)
+                    if city is None:
+                        continue
+                    want[("bot", city.id, name, account.account)] = dict(
+                        name=f"{city.name}/{name}:{account.account}", kind="bot",
+                        target=bots.bot_process,
+                        bot=dict(city_id=city.id, city=city.name, network=name,
+                                 account=account.account, label=account.label))
+        return want, broken
+
+    def reconcile(self) -> None:
+        try:
+            want, broken = self.desired()
+        except Exception:
+            log.exception("reconcile failed; trying again later")
+            return
+        with self.lock:
+            for key, spec in want.items():
+                child = self.children.get(key)
+                if child is None:
+                    child = Child(key=key, heartbeat=self.mp.Value("d", 0.0, lock=False), **spec)
+                    self.children[key] = child
+                    self.by_name[child.name] = child
+                    self.forget.discard(child.name)
+                    if child.kind == "bot":
+                        log.info("starting %s", child.name)
+                elif not child.wanted:
+                    child.wanted = True
+                elif child.state == "inactive":
+                    log.info("%s is active again", child.name)
+                    child.state, child.failures, child.next_start = "starting", 0, 0.0
+            for key, child in self.children.items():
+                if key not in want and child.wanted and not (key[0] == "bot" and key[2] in broken):
+                    log.info("stopping %s: no longer wanted", child.name)
+                    child.wanted = False
+                    if child.process is not None and child.process.is_alive():
+                        child.process.terminate()
+
+    # --- process life ----------------------------------------------------------------------
+    def start(self, child: Child) -> None:
+        inbox = self.mp.Queue() if child.kind == "bot" else None
+        ctx = process.Context(
+            name=child.name, kind=child.kind, settings=self.settings, events=self.events,
+            heartbeat=child.heartbeat, lifeline=self.lifeline,
+            censor_queue=self.censor_queue if child.kind in ("bot", "censor") else None,
+            inbox=inbox, accepted=self.accepted if child.kind == "censor" else None,
+            control=self.control if child.kind == "frontend" else None, bot=child.bot)
+        child.heartbeat.value = time.monotonic()  # a full timeout to get going
+        proc = self.mp.Process(target=child.target, args=(ctx,), name=child.name)
+        with self.lock:
+            self._drop_inbox(child)
+            child.inbox = inbox
+        proc.start()
+        child.process = proc
+        child.started_at = time.monotonic()
+        child.state = "running"
+        child.error_this_run = False
+
+    def _drop_inbox(self, child: Child) -> None:
+        if child.inbox is not None:
+            child.inbox.cancel_join_thread()
+            child.inbox.close()
+            child.inbox = None
+
+    def exited(self, child: Child) -> None:
+        proc = child.process
+        proc.join(0)
+        code = proc.exitcode
+        child.process = None
+        with self.lock:
+            self._drop_inbox(child)
+        if not child.wanted or self.stopping.is_set():
+            child.state = "stopped"
+            return
+        if code == process.EXIT_INACTIVE:
+            child.state = "inactive"
+            log.warning("%s: credentials refused, not restarting", child.name)
+            return
+        now = time.monotonic()
+        if now - child.started_at >= self.settings.supervisor.stable_after:
+            child.failures = 0
+        child.failures += 1
+        sup = self.settings.supervisor
+        delay = min(sup.backoff_max, sup.backoff_initial * 2 ** (child.failures - 1))
+        child.state = "backoff"
+        child.next_start = now + delay
+        if not child.error_this_run:
+            child.last_error = describe_exit(code)
+        log.warning("%s %s; restarting in %.1f s", child.name, describe_exit(code), delay)
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        timeout = self.settings.supervisor.heartbeat_timeout
+        for key, child in list(self.children.items()):
+            proc = child.process
+            if proc is not None and not proc.is_alive():
+                self.exited(child)
+            elif proc is not None:
+                if child.watch_heartbeat and now - child.heartbeat.value > timeout:
+                    child.last_error = f"no heartbeat for {now - child.heartbeat.value:.0f} s"
+                    child.error_this_run = True
+                    log.warning("%s: %s, killing it", child.name, child.last_error)
+                    proc.kill()
+            elif child.wanted and child.state in ("starting", "backoff") and now >= child.next_start:
+                if child.state == "backoff":
+                    child.restarts += 1
+                self.start(child)
+            if child.process is None and not child.wanted:
+                with self.lock:
+                    del self.children[key]
+                    self.by_name.pop(child.name, None)
+                    if child.state != "inactive":
+                        self.forget.add(child.name)
+
+    # --- the threads that read queues ------------------------------------------------------
+    def route(self) -> None:
+        """Censor news -> the inbox of each bot that has a delivery to make."""
+        while not self.stopping.is_set():
+            try:
+                news = self.accepted.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            with self.lock:
+                for city_id, network, account, delivery_id in news:
+                    child = self.children.get(("bot", city_id, network, account))
+                    if child is not None and child.inbox is not None:
+                        child.inbox.put(delivery_id)
+                    # else: the bot is not running; it reads its deliveries when it starts
+
+    def listen(self) -> None:
+        """Status events from children."""
+        while not self.stopping.is_set():
+            try:
+                name, event, when, data = self.events.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            with self.lock:
+                child = self.by_name.get(name)
+                if child is None:
+                    continue
+                if event == "report":
+                    child.last_report_at = when
+                elif event == "delivery":
+                    child.last_delivery_at = when
+                elif event in ("error", "inactive"):
+                    child.last_error = data.get("text")
+                    child.error_this_run = True
+
+    def obey(self) -> None:
+        """Control messages from the frontend: the database changed."""
+        while not self.stopping.is_set():
+            try:
+                self.control.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            self.wake.set()
+
+    # --- status ----------------------------------------------------------------------------
+    def flush_status(self) -> None:
+        with self.lock:
+            rows = [dict(name=c.name, kind=c.kind, city_id=c.bot.get("city_id"),
+                         network=c.bot.get("network"), account=c.bot.get("account"),
+                         pid=c.process.pid if c.process is not None else None,
+                         state=c.state, restarts=c.restarts, last_error=c.last_error,
+                         last_report_at=c.last_report_at, last_delivery_at=c.last_delivery_at,
+                         updated_at=time.time())
+                    for c in self.children.values()]
+            forget, self.forget = self.forget, set()
+        try:
+            with self.sessions.begin() as session:
+                for name in forget:
+                    row = session.get(db.ProcessStatus, name)
+                    if row is not None:
+                        session.delete(row)
+                for row in rows:
+                    session.merge(db.ProcessStatus(**row))
+        except Exception:
+            log.exception("could not write the process status")
+
+    # --- the main loop ---------------------------------------------------------------------
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
+        signal.signal(signal.SIGHUP, lambda *_: self.wake.set())
+        with self.sessions.begin() as session:
+            # Rows of a previous run are stale, but an inactive account keeps its reason.
+            for row in session.query(db.ProcessStatus):
+                if row.state != "inactive":
+                    session.delete(row)
+        for target in (self.route, self.listen, self.obey):
+            threading.Thread(target=target, daemon=True, name=target.__name__).start()
+        log.info("Ticketfrei starting: %d plugin(s): %s", len(self.plugins),
+                 ", ".join(self.plugins) or "none")
+        next_reconcile = 0.0
+        next_flush = 0.0
+        while not self.stopping.is_set():
+            now = time.monotonic()
+            if self.wake.is_set() or now >= next_reconcile:
+                self.wake.clear()
+                self.reconcile()
+                next_reconcile = now + self.settings.supervisor.reconcile_interval
+            self.tick()
+            if now >= next_flush:
+                self.flush_status()
+                next_flush = now + 1.0
+            self.stopping.wait(0.1)
+        self.shutdown()
+        return 0
+
+    def shutdown(self) -> None:
+        log.info("stopping every process")
+        procs = [c.process for c in self.children.values() if c.process is not None]
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+        deadline = time.monotonic() + self.settings.supervisor.stop_timeout
+        for proc in procs:
+            proc.join(max(0.0, deadline - time.monotonic()))
+        for proc in procs:
+            if proc.is_alive():
+                log.warning("%s did not stop in time, killing it", proc.name)
+                proc.kill()
+                proc.join(1)
+        for child in self.children.values():
+            child.process = None
+            if child.state != "inactive":
+                child.state = "stopped"
+        self.flush_status()
+        for q in [self.censor_queue, self.accepted, self.events, self.control,
+                  *(c.inbox for c in self.children.values() if c.inbox is not None)]:
+            q.cancel_join_thread()
+        log.info("stopped")
+
+
+# --- the running instance's lock and pid file ------------------------------------------------
+
+def _lock_path(settings) -> Path:
+    return Path(settings.instance.data_dir) / "ticketfrei.lock"
+
+
+def _pid_path(settings) -> Path:
+    return Path(settings.instance.data_dir) / "ticketfrei.pid"
+
+
+def take_instance_lock(settings):
+    """Held while main runs: two supervisors on one data directory would post twice."""
+    handle = open(_lock_path(settings), "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    _pid_path(settings).write_text(f"{os.getpid()}\n")
+    return handle
+
+
+def notify_running_instance(settings) -> bool:
+    """SIGHUP to a running main so that it reconciles now. False if none runs."""
+    if not _lock_path(settings).exists():
+        return False
+    with open(_lock_path(settings), "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False  # nobody holds it: no instance runs
+        except BlockingIOError:
+            pass
+    try:
+        os.kill(int(_pid_path(settings).read_text().strip()), signal.SIGHUP)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+# --- commands --------------------------------------------------------------------------------
+
+def cmd_run(args, settings, plugins) -> int:
+    process.setup_logging("main", settings.instance.log_level)
+    sessions = open_database(settings)
+    lock = take_instance_lock(settings)
+    if lock is None:
+        print(f"ticketfrei: another instance runs on {settings.instance.data_dir}", file=sys.stderr)
+        return 1
+    try:
+        return Supervisor(settings, plugins, sessions).run()
+    finally:
+        _pid_path(settings).unlink(missing_ok=True)
+        lock.close()
+
+
+def cmd_check_config(args, settings, plugins) -> int:
+    for section, values in config.effective(settings).items():
+        print(f"[{section}]")
+        for key, value in values.items():
+            print(f"{key} = {json.dumps(value, ensure_ascii=False)}")
+        print()
+    return 0
+
+
+def _status_rows(sessions) -> list[dict]:
+    with sessions() as session:
+        names = {c.id: c.name for c in user.list_cities(session)}
+        rows = session.query(db.ProcessStatus).order_by(db.ProcessStatus.kind,
+                                                        db.ProcessStatus.name).all()
+    result = []
+    for row in rows:
+        activity = max(filter(None, [row.last_report_at, row.last_delivery_at]), default=None)
+        result.append(dict(name=row.name, kind=row.kind, city=names.get(row.city_id),
+                           network=row.network, account=row.account, pid=row.pid,
+                           state=row.state, restarts=row.restarts, last_error=row.last_error,
+                           last_activity=activity, last_report_at=row.last_report_at,
+                           last_delivery_at=row.last_delivery_at, updated_at=row.updated_at))
+    return result
+
+
+def _when(epoch) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch)) if epoch else "-"
+
+
+def _print_table(rows: list[dict], columns) -> None:
+    cells = [[str(c) for c in columns]]
+    for row in rows:
+        cells.append(["-" if row.get(c) is None else
+                      _when(row[c]) if c.startswith("last_activity") else str(row[c])
+                      for c in columns])
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    for line in cells:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+
+
+def cmd_status(args, settings, plugins) -> int:
+    rows = _status_rows(open_database(settings))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print("nothing is running (is `ticketfrei run` started?)")
+    else:
+        _print_table(rows, STATUS_COLUMNS)
+    return 0
+
+
+def cmd_city(args, settings, plugins) -> int:
+    sessions = open_database(settings)
+    try:
+        with sessions.begin() as session:
+            if args.action == "list":
+                cities = user.list_cities(session)
+                if args.json:
+                    print(json.dumps([dict(id=c.id, name=c.name, enabled=c.enabled)
+                                      for c in cities], indent=2))
+                else:
+                    for c in cities:
+                        print(f"{c.name}\t{'enabled' if c.enabled else 'disabled'}")
+                return 0
+            if args.action == "create":
+                password, generated = _password(args)
+                city = user.create_city(session, args.name, args.email, password)
+                print(f"created city {city.name} with organiser {args.email}")
+                if generated:
+                    print(f"password: {password}")
+            else:
+                city = user.set_city_enabled(session, args.name, args.action == "enable")
+                print(f"city {city.name} {args.action}d")
+    except user.UserError as error:
+        print(f"ticketfrei: {error}", file=sys.stderr)
+        return 1
+    if notify_running_instance(settings):
+        print("the running instance was told")
+    return 0
+
+
+def _password(args) -> tuple[str, bool]:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n"), False
+    if sys.stdin.isatty():
+        password = getpass.getpass("organiser password (empty: generate one): ")
+        if password:
+            return password, False
+    return secrets.token_urlsafe(12), True
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="ticketfrei", description=__doc__.split("\n\n")[0])
+    top.add_argument("--config", metavar="PATH",
+                     help=f"TOML settings file (default: ${config.ENV_CONFIG_FILE} or none)")
+    commands = top.add_subparsers(dest="command")
+    commands.add_parser("run", help="run the instance (the default)")
+    commands.add_parser("check-config", help="print the effective settings, secrets masked")
+    status = commands.add_parser("status", help="list every supervised process")
+    status.add_argument("--json", action="store_true")
+    city = commands.add_parser("city", help="create, list, enable or disable cities")
+    actions = city.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="a city with its organiser account")
+    create.add_argument("name")
+    create.add_argument("--email", required=True)
+    create.add_argument("--password-stdin", action="store_true",
+                        help="read the password from standard input")
+    listing = actions.add_parser("list")
+    listing.add_argument("--json", action="store_true")
+    for action in ("enable", "disable"):
+        actions.add_parser(action).add_argument("name")
+    return top
+
+
+COMMANDS = {None: cmd_run, "run": cmd_run, "check-config": cmd_check_config,
+            "status": cmd_status, "city": cmd_city}
+
+
+def cli(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings, plugins = load_settings(args.config)
+    except config.ConfigError as error:
+        print(f"ticketfrei: {error}", file=sys.stderr)
+        return 2
+    return COMMANDS[args.command](args, settings, plugins)
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -1,0 +1,124 @@
+"""What every process main supervises shares: its context, logging, heartbeat and lifeline.
+
+main builds a Context for each child and passes it at start (queue handles can only be given
+to a process when it starts). The child calls `enter(ctx)` first thing. This module touches
+no database and knows nothing of any network.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+# Exit status of a bot whose credentials the network refused: main must not restart it.
+EXIT_INACTIVE = 3
+
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(procname)s] %(name)s: %(message)s"
+
+
+@dataclass
+class Context:
+    name: str                    # "berlin/mastodon:3", "censor", "frontend", "service:mail"
+    kind: str                    # bot, censor, frontend, service
+    settings: SimpleNamespace
+    events: Any                  # child -> main: (name, event, time, data)
+    heartbeat: Any               # multiprocessing.Value('d'): time.monotonic() of the last beat
+    lifeline: Any                # Connection whose far end only main holds: EOF when main dies
+    censor_queue: Any = None     # bots -> censor: ids of newly stored reports
+    inbox: Any = None            # main -> one bot: ids of its new deliveries
+    accepted: Any = None         # censor -> main: delivery news to route to bots
+    control: Any = None          # frontend -> main: "the database changed, reconcile"
+    bot: dict = field(default_factory=dict)  # for bots: network, account, city_id, city
+
+
+class _OneLine(logging.Formatter):
+    """A record, traceback included, on a single line: log collectors split on newlines."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("\n", " | ")
+
+
+class _ProcessName(logging.Filter):
+    def __init__(self, name: str):
+        super().__init__()
+        self.procname = name
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.procname = self.procname
+        return True
+
+
+def setup_logging(name: str, level: str = "INFO") -> None:
+    """One line per record on stdout, naming the process (city and bot)."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_OneLine(LOG_FORMAT))
+    handler.addFilter(_ProcessName(name))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Request lines of libraries would name addresses; keep them out of the log.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+
+
+def enter(ctx: Context) -> None:
+    """Make this process a well-behaved child: logging, signals, beat, and die with main."""
+    setup_logging(ctx.name, ctx.settings.instance.log_level)
+    # Ctrl-C in a terminal reaches the whole process group; main decides how children stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    threading.Thread(target=_watch_lifeline, args=(ctx.lifeline,), daemon=True,
+                     name="lifeline").start()
+    beat(ctx)
+
+
+def _exit_on_sigterm(_signum, _frame):
+    raise SystemExit(0)
+
+
+def _watch_lifeline(lifeline) -> None:
+    try:
+        while True:
+            lifeline.recv()
+    except (EOFError, OSError):
+        pass
+    # main is gone: ask the main thread to stop, and make sure the process ends.
+    logging.getLogger(__name__).warning("main process is gone, exiting")
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(5)
+    os._exit(1)
+
+
+def beat(ctx: Context) -> None:
+    ctx.heartbeat.value = time.monotonic()
+
+
+def tell_main(ctx: Context, event: str, **data) -> None:
+    """Status news for main: 'report', 'delivery', 'error' (with text) or 'inactive'."""
+    try:
+        ctx.events.put((ctx.name, event, time.time(), data))
+    except (OSError, ValueError):
+        pass  # main is gone; the lifeline ends this process
+
+
+def child_main(entry):
+    """Decorate a child's entry point: enter(ctx) first, and a crash is logged and told to
+    main (as the process's last error) before the process exits with status 1."""
+    @functools.wraps(entry)
+    def wrapper(ctx: Context) -> None:
+        enter(ctx)
+        try:
+            entry(ctx)
+        except SystemExit:
+            raise
+        except BaseException as error:
+            logging.getLogger(entry.__module__).exception("stopped by an error")
+            tell_main(ctx, "error", text=f"{type(error).__name__}: {error}")
+            sys.exit(1)
+    return wrapper

@@ -1,0 +1,183 @@
+"""A real Ticketfrei instance for tests and benchmarks: `main.py run` in a subprocess.
+
+It runs with the test network plugin (tests/plugins/testnet) loaded as an extra plugin
+directory; a test sends reports by writing to the test network's inbox table and reads what
+the bots posted from its outbox table.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+MAIN = ROOT / "main.py"
+TEST_PLUGINS = Path(__file__).resolve().parent / "plugins"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"):
+    """Poll until predicate() is truthy; return its value or fail naming what we waited for."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+class Instance:
+    def __init__(self, directory: Path, database_url: str | None = None,
+                 accounts=("a", "b"), supervisor: dict | None = None, extra: str = ""):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.data = self.dir / "data"
+        self.port = free_port()
+        self.config = self.dir / "ticketfrei.toml"
+        self.log_path = self.dir / "ticketfrei.log"
+        self.database_url = database_url or f"sqlite:///{self.data}/ticketfrei.sqlite"
+        timing = {"heartbeat_timeout": 4.0, "backoff_initial": 0.5, "backoff_max": 4.0,
+                  "reconcile_interval": 30.0, "stop_timeout": 5.0, **(supervisor or {})}
+        self.config.write_text(
+            f'[instance]\ndata_dir = "{self.data}"\nlog_level = "INFO"\n'
+            f'[database]\nurl = "{self.database_url}"\n'
+            f'[web]\nport = {self.port}\n'
+            f'[plugins]\ndirs = ["{TEST_PLUGINS}"]\ndisabled = ["mail"]\n'
+            "[supervisor]\n" + "".join(f"{k} = {v}\n" for k, v in timing.items()) +
+            f"[bots.testnet]\naccounts = {json.dumps(list(accounts))}\npoll_interval = 0.1\n"
+            + extra)
+        self.proc: subprocess.Popen | None = None
+        self._engine = None
+
+    # --- commands --------------------------------------------------------------------------
+    def cli(self, *args: str, input: str | None = None, check: bool = True):
+        result = subprocess.run([sys.executable, str(MAIN), "--config", str(self.config), *args],
+                                input=input, capture_output=True, text=True, timeout=120,
+                                cwd=self.dir)
+        if check and result.returncode != 0:
+            raise AssertionError(f"ticketfrei {' '.join(args)} failed ({result.returncode}):\n"
+                                 f"{result.stdout}{result.stderr}")
+        return result
+
+    def create_city(self, name: str) -> int:
+        self.cli("city", "create", name, "--email", f"orga@{name}.example",
+                 "--password-stdin", input="a good password\n")
+        return self.city_id(name)
+
+    def city_id(self, name: str) -> int:
+        return self.sql("SELECT id FROM cities WHERE city = :c", c=name)[0][0]
+
+    def status(self) -> list[dict]:
+        return json.loads(self.cli("status", "--json").stdout)
+
+    def row(self, name: str) -> dict | None:
+        return next((r for r in self.status() if r["name"] == name), None)
+
+    # --- the supervisor process ------------------------------------------------------------
+    def start(self, wait: bool = True) -> "Instance":
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, str(MAIN), "--config", str(self.config),
+                                      "run"], stdout=self._log, stderr=subprocess.STDOUT,
+                                     cwd=self.dir, start_new_session=True)
+        if wait:
+            wait_for(lambda: self.running_names() >= {"censor", "frontend"}, 30,
+                     what="censor and frontend to run")
+        return self
+
+    def running_names(self) -> set[str]:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"main exited with {self.proc.returncode}:\n{self.log()}")
+        try:
+            return {r["name"] for r in self.status()
+                    if r["state"] == "running" and r["pid"] and psutil.pid_exists(r["pid"])}
+        except AssertionError:
+            return set()
+
+    def pid(self, name: str) -> int:
+        return wait_for(lambda: (self.row(name) or {}).get("pid"), 20, what=f"{name} to run")
+
+    def children(self) -> list[psutil.Process]:
+        """Every process main supervises (not the fork server or the resource tracker)."""
+        main = psutil.Process(self.proc.pid)
+        helpers = ("forkserver", "resource_tracker")
+        return [p for p in main.children(recursive=True)
+                if not any(h in " ".join(p.cmdline()) for h in helpers)]
+
+    def stop(self, timeout: float = 15.0) -> float:
+        """SIGTERM to main; returns how long everything took to be gone."""
+        if self.proc is None or self.proc.poll() is not None:
+            return 0.0
+        began = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout)
+        return time.monotonic() - began
+
+    def kill_everything(self) -> None:
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    # --- the database and the test network -------------------------------------------------
+    def engine(self):
+        if self._engine is None:
+            url = self.database_url.replace("postgresql://", "postgresql+psycopg://")
+            self._engine = create_engine(url, connect_args={"timeout": 30} if url.startswith(
+                "sqlite") else {})
+        return self._engine
+
+    def sql(self, query: str, **params):
+        with self.engine().begin() as conn:
+            result = conn.execute(text(query), params)
+            return result.fetchall() if result.returns_rows else result.rowcount
+
+    def send(self, city_id: int, account: str, report: str) -> int:
+        """The public writes to one account of a city on the test network."""
+        with self.engine().begin() as conn:
+            return conn.execute(text(
+                "INSERT INTO testnet_inbox (city_id, account, text, sent_at) "
+                "VALUES (:c, :a, :t, :now) RETURNING id"),
+                dict(c=city_id, a=account, t=report, now=time.time())).scalar()
+
+    def posted(self, city_id: int | None = None, account: str | None = None) -> list[tuple]:
+        """(city_id, account, text, attempts) of everything the test network published."""
+        rows = self.sql("SELECT city_id, account, text, attempts FROM testnet_outbox ORDER BY id")
+        return [r for r in rows if city_id in (None, r[0]) and account in (None, r[1])]
+
+    def switch(self, city_id: int, account: str, **flags) -> None:
+        """Flip an account's behaviour on the test network: paused, hang, refuse, active."""
+        if not self.sql("SELECT id FROM testnet_accounts WHERE city_id = :c AND name = :a",
+                        c=city_id, a=account):
+            self.sql("INSERT INTO testnet_accounts (city_id, name, active, paused, hang, refuse)"
+                     " VALUES (:c, :a, 1, 0, 0, 0)", c=city_id, a=account)
+        for flag, value in flags.items():
+            self.sql(f"UPDATE testnet_accounts SET {flag} = :v WHERE city_id = :c AND name = :a",
+                     v=int(value), c=city_id, a=account)
+
+    def close(self) -> None:
+        try:
+            self.stop()
+        finally:
+            self.kill_everything()
+            if self._engine is not None:
+                self._engine.dispose()

@@ -1,0 +1,108 @@
+"""A bot for the test network: exercises the core exactly as a real network's bot would.
+
+Every enabled city gets the accounts named in `[bots.testnet] accounts` unless a test marked
+one inactive. A test talks to the "network" through the testnet_* tables.
+"""
+import time
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from bots import Account, Bot, CredentialsRefused, Report, TryLater
+from config import Setting
+import db
+import user
+
+from .db import TestnetAccount, TestnetInbox, TestnetOutbox, TestnetSeen
+
+
+class TestnetBot(Bot):
+    settings = {
+        "accounts": Setting(["a", "b"], "list", "accounts every enabled city has"),
+        "poll_interval": Setting(0.2, "float", "seconds between polls", minimum=0.01),
+    }
+
+    def __init__(self, account, settings, sessions):
+        super().__init__(account, settings, sessions)
+        self.poll_interval = self.options.poll_interval
+        self._seen = None
+
+    @classmethod
+    def accounts(cls, session, city_id=None):
+        names = cls.options.accounts
+        inactive = {(row.city_id, row.name) for row in
+                    session.scalars(select(TestnetAccount).where(TestnetAccount.active == 0))}
+        cities = [c for c in user.list_cities(session) if city_id in (None, c.id)]
+        return [Account(c.id, name, f"{c.name}-{name}@testnet") for c in cities
+                for name in names if (c.id, name) not in inactive]
+
+    @classmethod
+    def deactivate(cls, session, account, reason):
+        row = cls._switches(session, account.city_id, account.account, create=True)
+        row.active, row.reason = 0, reason
+
+    @staticmethod
+    def _switches(session, city_id, name, create=False):
+        row = session.scalar(select(TestnetAccount).where(TestnetAccount.city_id == city_id,
+                                                          TestnetAccount.name == name))
+        if row is None and create:
+            row = TestnetAccount(city_id=city_id, name=name, active=1, paused=0, hang=0, refuse=0)
+            session.add(row)
+        return row
+
+    def _flags(self):
+        with self.sessions() as session:
+            row = self._switches(session, self.account.city_id, self.account.account)
+            return row or TestnetAccount(active=1, paused=0, hang=0, refuse=0)
+
+    def recv_messages(self):
+        flags = self._flags()
+        if flags.refuse:
+            raise CredentialsRefused("the test network revoked this account's token")
+        while flags.hang:
+            time.sleep(3600)  # a network that never answers: no heartbeat from here on
+        with self.sessions() as session:
+            last = session.scalar(select(TestnetSeen.last_id).where(
+                TestnetSeen.city_id == self.account.city_id,
+                TestnetSeen.account == self.account.account)) or 0
+            rows = session.scalars(select(TestnetInbox).where(
+                TestnetInbox.city_id == self.account.city_id,
+                TestnetInbox.account == self.account.account,
+                TestnetInbox.id > last).order_by(TestnetInbox.id)).all()
+        if rows:
+            self._seen = rows[-1].id
+        return [Report(text=row.text, network_message_id=f"msg-{row.id}") for row in rows]
+
+    def save_seen(self, session):
+        if self._seen is None:
+            return
+        row = session.scalar(select(TestnetSeen).where(
+            TestnetSeen.city_id == self.account.city_id,
+            TestnetSeen.account == self.account.account))
+        if row is None:
+            session.add(TestnetSeen(city_id=self.account.city_id, account=self.account.account,
+                                    last_id=self._seen))
+        else:
+            row.last_id = self._seen
+
+    def send_messages(self, reports):
+        if self._flags().paused:
+            raise TryLater("the test network is paused", delay=0.2)
+        for report in reports:
+            self._post(report)
+            self.mark_delivered(report)
+
+    def _post(self, report):
+        try:
+            with self.sessions.begin() as session:
+                session.add(TestnetOutbox(city_id=self.account.city_id,
+                                          account=self.account.account, text=report.text,
+                                          idempotency_key=report.idempotency_key,
+                                          posted_at=time.time()))
+        except IntegrityError:  # posted before a crash: the network de-duplicates
+            with self.sessions.begin() as session:
+                session.execute(update(TestnetOutbox).where(
+                    TestnetOutbox.city_id == self.account.city_id,
+                    TestnetOutbox.account == self.account.account,
+                    TestnetOutbox.idempotency_key == report.idempotency_key)
+                    .values(attempts=TestnetOutbox.attempts + 1))

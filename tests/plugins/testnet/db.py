@@ -1,0 +1,51 @@
+"""Tables of the test network: its accounts' switches, the public's messages, what it posted."""
+from sqlalchemy import Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db import Base
+
+
+class TestnetAccount(Base):
+    """Switches a test flips on one account; no row means an active, well-behaved account."""
+    __tablename__ = "testnet_accounts"
+    __table_args__ = (UniqueConstraint("city_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    city_id: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(64))
+    active: Mapped[int] = mapped_column(Integer, default=1)
+    paused: Mapped[int] = mapped_column(Integer, default=0)   # the network answers "try later"
+    hang: Mapped[int] = mapped_column(Integer, default=0)     # receiving blocks forever
+    refuse: Mapped[int] = mapped_column(Integer, default=0)   # credentials refused
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class TestnetInbox(Base):
+    """Messages the public sent to an account."""
+    __tablename__ = "testnet_inbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    city_id: Mapped[int] = mapped_column(Integer)
+    account: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[float] = mapped_column(default=0.0)
+
+
+class TestnetSeen(Base):
+    __tablename__ = "testnet_seen"
+    __table_args__ = (UniqueConstraint("city_id", "account"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    city_id: Mapped[int] = mapped_column(Integer)
+    account: Mapped[str] = mapped_column(String(64))
+    last_id: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TestnetOutbox(Base):
+    """What the network published; like Mastodon it posts one idempotency key only once."""
+    __tablename__ = "testnet_outbox"
+    __table_args__ = (UniqueConstraint("account", "city_id", "idempotency_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    city_id: Mapped[int] = mapped_column(Integer)
+    account: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    idempotency_key: Mapped[str] = mapped_column(String(128))
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    posted_at: Mapped[float] = mapped_column(default=0.0)
