@@ -227,7 +227,7 @@ def censor_process(ctx: process.Context) -> None:
     backlog = censor.undecided()
     news = censor.pending_news()
     if news:
-        ctx.accepted.put(news)
+        process.deliveries_stored(ctx, news)
     log.info("censor ready: %d undecided report(s), %d pending deliveries", len(backlog), len(news))
     next_purge = time.monotonic()
     while True:
@@ -238,13 +238,13 @@ def censor_process(ctx: process.Context) -> None:
         ids, backlog = backlog, []
         if not ids:
             try:
-                ids.append(ctx.censor_queue.get(timeout=1.0))
+                ids.append(ctx.inbox.get(timeout=1.0))
                 while len(ids) < 200:
-                    ids.append(ctx.censor_queue.get_nowait())
+                    ids.append(ctx.inbox.get_nowait())
             except queue.Empty:
                 pass
         for report_id in ids:
             news = censor.decide(report_id)
             if news:
-                ctx.accepted.put(news)
+                process.deliveries_stored(ctx, news)
             process.beat(ctx)

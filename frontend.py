@@ -87,7 +87,7 @@ def frontend_process(ctx: process.Context) -> None:
     plugins = bots.load(settings)
     engine = db.make_engine(settings.database.url, settings.database.busy_timeout)
     app = make_app(settings, db.make_sessions(engine), plugins,
-                   notify_main=lambda: ctx.control.put("reconcile"))
+                   notify_main=lambda: process.database_changed(ctx))
     log.info("web UI on http://%s:%s/", settings.web.host, settings.web.port)
     # waitress runs the app in worker threads; beat from a thread of our own.
     def beat_forever():

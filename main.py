@@ -18,8 +18,8 @@ import getpass
 import json
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
-import queue
 import secrets
 import signal
 import sys
@@ -106,14 +106,13 @@ class Supervisor:
         self.sessions = sessions
         self.mp = multiprocessing.get_context("forkserver")
         self.mp.set_forkserver_preload(self._preload())
-        self.censor_queue = self.mp.Queue()
-        self.accepted = self.mp.Queue()
-        self.events = self.mp.Queue()
-        self.control = self.mp.Queue()
         # Only main holds the write end: children see EOF on theirs when main dies.
         self.lifeline, self._lifeline_keep = self.mp.Pipe(duplex=False)
+        # Wakes the listener when a child's pipe is added.
+        self._wake_listener, self._poke_listener = self.mp.Pipe(duplex=False)
         self.children: dict[tuple, Child] = {}
         self.by_name: dict[str, Child] = {}
+        self.pipes: dict[Any, Child] = {}  # main's end of each child's pipe
         self.forget: set[str] = set()
         self.lock = threading.RLock()
         self.stopping = threading.Event()
@@ -196,19 +195,22 @@ class Supervisor:
 
     # --- process life ----------------------------------------------------------------------
     def start(self, child: Child) -> None:
-        inbox = self.mp.Queue() if child.kind == "bot" else None
-        ctx = process.Context(
-            name=child.name, kind=child.kind, settings=self.settings, events=self.events,
-            heartbeat=child.heartbeat, lifeline=self.lifeline,
-            censor_queue=self.censor_queue if child.kind in ("bot", "censor") else None,
-            inbox=inbox, accepted=self.accepted if child.kind == "censor" else None,
-            control=self.control if child.kind == "frontend" else None, bot=child.bot)
+        inbox = self.mp.Queue() if child.kind in ("bot", "censor") else None
+        from_child, to_main = self.mp.Pipe(duplex=False)
+        ctx = process.Context(name=child.name, kind=child.kind, settings=self.settings,
+                              heartbeat=child.heartbeat, lifeline=self.lifeline,
+                              to_main=to_main, inbox=inbox, bot=child.bot)
         child.heartbeat.value = time.monotonic()  # a full timeout to get going
         proc = self.mp.Process(target=child.target, args=(ctx,), name=child.name)
         with self.lock:
+            # The new inbox is in place before the process reads its unfinished work from
+            # the database: news is either in that read or in the new inbox.
             self._drop_inbox(child)
             child.inbox = inbox
+            self.pipes[from_child] = child
         proc.start()
+        to_main.close()  # the child's copy is the only one left: EOF when it dies
+        self._poke_listener.send(b"")
         child.process = proc
         child.started_at = time.monotonic()
         child.state = "running"
@@ -270,48 +272,49 @@ class Supervisor:
                     if child.state != "inactive":
                         self.forget.add(child.name)
 
-    # --- the threads that read queues ------------------------------------------------------
-    def route(self) -> None:
-        """Censor news -> the inbox of each bot that has a delivery to make."""
-        while not self.stopping.is_set():
-            try:
-                news = self.accepted.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            with self.lock:
-                for city_id, network, account, delivery_id in news:
-                    child = self.children.get(("bot", city_id, network, account))
-                    if child is not None and child.inbox is not None:
-                        child.inbox.put(delivery_id)
-                    # else: the bot is not running; it reads its deliveries when it starts
-
+    # --- the thread that reads every child's pipe --------------------------------------------
     def listen(self) -> None:
-        """Status events from children."""
         while not self.stopping.is_set():
-            try:
-                name, event, when, data = self.events.get(timeout=0.5)
-            except queue.Empty:
-                continue
             with self.lock:
-                child = self.by_name.get(name)
-                if child is None:
+                pipes = list(self.pipes)
+            for pipe in multiprocessing.connection.wait([self._wake_listener, *pipes], 0.5):
+                if pipe is self._wake_listener:
+                    self._wake_listener.recv()
                     continue
-                if event == "report":
-                    child.last_report_at = when
-                elif event == "delivery":
-                    child.last_delivery_at = when
-                elif event in ("error", "inactive"):
-                    child.last_error = data.get("text")
-                    child.error_this_run = True
+                try:
+                    message = pipe.recv()
+                except (EOFError, OSError):
+                    with self.lock:
+                        self.pipes.pop(pipe, None)
+                    pipe.close()
+                    continue
+                with self.lock:
+                    self.dispatch(self.pipes.get(pipe), message)
 
-    def obey(self) -> None:
-        """Control messages from the frontend: the database changed."""
-        while not self.stopping.is_set():
-            try:
-                self.control.get(timeout=0.5)
-            except queue.Empty:
-                continue
+    def dispatch(self, child: Child | None, message: tuple) -> None:
+        kind = message[0]
+        if kind == "report":
+            censor_ = self.children.get(("censor",))
+            if censor_ is not None and censor_.inbox is not None:
+                censor_.inbox.put(message[1])
+            # else: the censor reads undecided reports from the database when it starts
+        elif kind == "news":
+            for city_id, network, account, delivery_id in message[1]:
+                bot = self.children.get(("bot", city_id, network, account))
+                if bot is not None and bot.inbox is not None:
+                    bot.inbox.put(delivery_id)
+                # else: the bot reads its pending deliveries when it starts
+        elif kind == "reconcile":
             self.wake.set()
+        elif kind == "event" and child is not None:
+            _, event, when, data = message
+            if event == "report":
+                child.last_report_at = when
+            elif event == "delivery":
+                child.last_delivery_at = when
+            elif event in ("error", "inactive"):
+                child.last_error = data.get("text")
+                child.error_this_run = True
 
     # --- status ----------------------------------------------------------------------------
     def flush_status(self) -> None:
@@ -345,8 +348,7 @@ class Supervisor:
             for row in session.query(db.ProcessStatus):
                 if row.state != "inactive":
                     session.delete(row)
-        for target in (self.route, self.listen, self.obey):
-            threading.Thread(target=target, daemon=True, name=target.__name__).start()
+        threading.Thread(target=self.listen, daemon=True, name="listen").start()
         log.info("Ticketfrei starting: %d plugin(s): %s", len(self.plugins),
                  ", ".join(self.plugins) or "none")
         next_reconcile = 0.0
@@ -384,9 +386,8 @@ class Supervisor:
             if child.state != "inactive":
                 child.state = "stopped"
         self.flush_status()
-        for q in [self.censor_queue, self.accepted, self.events, self.control,
-                  *(c.inbox for c in self.children.values() if c.inbox is not None)]:
-            q.cancel_join_thread()
+        for child in self.children.values():
+            self._drop_inbox(child)
         log.info("stopped")
 
 

@@ -28,13 +28,12 @@ class Context:
     name: str                    # "berlin/mastodon:3", "censor", "frontend", "service:mail"
     kind: str                    # bot, censor, frontend, service
     settings: SimpleNamespace
-    events: Any                  # child -> main: (name, event, time, data)
     heartbeat: Any               # multiprocessing.Value('d'): time.monotonic() of the last beat
     lifeline: Any                # Connection whose far end only main holds: EOF when main dies
-    censor_queue: Any = None     # bots -> censor: ids of newly stored reports
-    inbox: Any = None            # main -> one bot: ids of its new deliveries
-    accepted: Any = None         # censor -> main: delivery news to route to bots
-    control: Any = None          # frontend -> main: "the database changed, reconcile"
+    to_main: Any                 # this process's own pipe to main (no other process writes it)
+    inbox: Any = None            # main -> bot: delivery ids; main -> censor: report ids.
+                                 # A new queue for every start: a killed reader leaves its
+                                 # queue's lock taken, so a queue never outlives its reader.
     bot: dict = field(default_factory=dict)  # for bots: network, account, city_id, city
 
 
@@ -99,12 +98,38 @@ def beat(ctx: Context) -> None:
     ctx.heartbeat.value = time.monotonic()
 
 
-def tell_main(ctx: Context, event: str, **data) -> None:
-    """Status news for main: 'report', 'delivery', 'error' (with text) or 'inactive'."""
+_send_lock = threading.Lock()
+
+
+def _send(ctx: Context, message: tuple) -> None:
+    # Messages are far below PIPE_BUF, so each is one atomic write: a process killed while
+    # sending cannot leave half a message in its pipe.
     try:
-        ctx.events.put((ctx.name, event, time.time(), data))
+        with _send_lock:
+            ctx.to_main.send(message)
     except (OSError, ValueError):
         pass  # main is gone; the lifeline ends this process
+
+
+def tell_main(ctx: Context, event: str, **data) -> None:
+    """Status news for main: 'report', 'delivery', 'error' (with text) or 'inactive'."""
+    _send(ctx, ("event", event, time.time(), data))
+
+
+def report_stored(ctx: Context, report_id: int) -> None:
+    """A bot stored a new report: main hands it to the censor."""
+    _send(ctx, ("report", report_id))
+
+
+def deliveries_stored(ctx: Context, news: list[tuple]) -> None:
+    """The censor stored deliveries, (city_id, network, account, delivery_id) each: main
+    hands each to its bot."""
+    _send(ctx, ("news", news))
+
+
+def database_changed(ctx: Context) -> None:
+    """The frontend changed cities or accounts: main reconciles now."""
+    _send(ctx, ("reconcile",))
 
 
 def child_main(entry):

@@ -173,7 +173,7 @@ class Bot:
         self._recv_failures = 0
         stored = self._store(reports)
         for report_id in stored:
-            self._ctx.censor_queue.put(report_id)
+            process.report_stored(self._ctx, report_id)
         if stored:
             log.info("stored %d new report(s): %s", len(stored), ", ".join(map(str, stored)))
             self._news("report")
@@ -210,7 +210,7 @@ class Bot:
                 db.Report.account == self.account.account,
                 db.Report.city_id == self.account.city_id)).all()
         for report_id in ids:
-            self._ctx.censor_queue.put(report_id)
+            process.report_stored(self._ctx, report_id)
 
     def _wait_for_news(self, timeout: float) -> list[int]:
         ids = []

@@ -114,9 +114,9 @@ class Instance:
     def children(self) -> list[psutil.Process]:
         """Every process main supervises (not the fork server or the resource tracker)."""
         main = psutil.Process(self.proc.pid)
-        helpers = ("forkserver", "resource_tracker")
-        return [p for p in main.children(recursive=True)
-                if not any(h in " ".join(p.cmdline()) for h in helpers)]
+        # They are forked by the fork server, so they are its children and share its cmdline.
+        servers = [p for p in main.children() if "forkserver" in " ".join(p.cmdline())]
+        return [child for server in servers for child in server.children()]
 
     def stop(self, timeout: float = 15.0) -> float:
         """SIGTERM to main; returns how long everything took to be gone."""
