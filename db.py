@@ -12,6 +12,7 @@ import time
 from sqlalchemy import (Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
                         UniqueConstraint, create_engine, event)
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 # Delivery states; a delivery is "done" only once the network accepted it.
@@ -168,4 +169,13 @@ def make_sessions(engine: Engine) -> sessionmaker:
 
 def create_schema(engine: Engine) -> None:
     """Create the tables that are missing (core and every imported bot's); alter none."""
-    Base.metadata.create_all(engine)
+    for attempt in range(5):
+        try:
+            Base.metadata.create_all(engine)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError):
+            # Another process (main, an admin command) created a table between our check
+            # and our CREATE; the next pass sees it.
+            if attempt == 4:
+                raise
+            time.sleep(0.1 * (attempt + 1))

@@ -176,3 +176,32 @@ def test_children_exit_when_main_is_killed(make_instance):
     instance.proc.wait(5)
     gone, alive = psutil.wait_procs(tree, timeout=15)
     assert not alive, [p.cmdline() for p in alive]
+
+
+def test_failing_network_is_retried_without_losing_a_report_or_restarting(make_instance):
+    instance = make_instance()
+    ids = start_with_cities(instance, ["berlin"])
+    berlin = ids["berlin"]
+    instance.switch(berlin, "b", fail=1)  # b's network refuses connections, receiving and sending
+    instance.send(berlin, "a", "Kontrolle U8 Hermannplatz")
+    wait_for(lambda: "503" in ((instance.row("berlin/testnet:b") or {}).get("last_error") or ""),
+             20, what="the error to be shown")
+    assert instance.sql("SELECT state FROM deliveries") == [("pending",)]
+    instance.switch(berlin, "b", fail=0)
+    wait_for(lambda: instance.posted(berlin, "b"), 60, what="the delivery after the network healed")
+    assert instance.row("berlin/testnet:b")["restarts"] == 0
+
+
+def test_catastrophic_pattern_in_one_city_does_not_hold_up_another(make_instance):
+    instance = make_instance()
+    ids = start_with_cities(instance, ["berlin", "hamburg"])
+    instance.sql("UPDATE triggerpatterns SET patterns = :p WHERE user_id = "
+                 "(SELECT user_id FROM cities WHERE city = 'berlin')", p="(a+)+$\n(x+x+)+y")
+    for _ in range(5):
+        instance.send(ids["berlin"], "a", "a" * 1900 + "!")
+        instance.send(ids["berlin"], "a", "x" * 1900)
+    instance.send(ids["hamburg"], "a", "Kontrolle S1 Altona")
+    # With backtracking regular expressions this would take longer than the universe's age.
+    wait_for(lambda: instance.posted(ids["hamburg"], "b"), 20, what="hamburg's report")
+    wait_for(lambda: instance.sql("SELECT count(*) FROM reports WHERE verdict IS NULL")[0][0] == 0,
+             20, what="berlin's reports to be decided")

@@ -46,14 +46,15 @@ class TestnetBot(Bot):
         row = session.scalar(select(TestnetAccount).where(TestnetAccount.city_id == city_id,
                                                           TestnetAccount.name == name))
         if row is None and create:
-            row = TestnetAccount(city_id=city_id, name=name, active=1, paused=0, hang=0, refuse=0)
+            row = TestnetAccount(city_id=city_id, name=name, active=1, paused=0, hang=0, refuse=0,
+                                 fail=0)
             session.add(row)
         return row
 
     def _flags(self):
         with self.sessions() as session:
             row = self._switches(session, self.account.city_id, self.account.account)
-            return row or TestnetAccount(active=1, paused=0, hang=0, refuse=0)
+            return row or TestnetAccount(active=1, paused=0, hang=0, refuse=0, fail=0)
 
     def recv_messages(self):
         flags = self._flags()
@@ -61,6 +62,8 @@ class TestnetBot(Bot):
             raise CredentialsRefused("the test network revoked this account's token")
         while flags.hang:
             time.sleep(3600)  # a network that never answers: no heartbeat from here on
+        if flags.fail:
+            raise ConnectionError("the test network answers 503")
         with self.sessions() as session:
             last = session.scalar(select(TestnetSeen.last_id).where(
                 TestnetSeen.city_id == self.account.city_id,
@@ -86,8 +89,11 @@ class TestnetBot(Bot):
             row.last_id = self._seen
 
     def send_messages(self, reports):
-        if self._flags().paused:
+        flags = self._flags()
+        if flags.paused:
             raise TryLater("the test network is paused", delay=0.2)
+        if flags.fail:
+            raise ConnectionError("the test network answers 503")
         for report in reports:
             self._post(report)
             self.mark_delivered(report)

@@ -16,6 +16,7 @@ class TestnetAccount(Base):
     paused: Mapped[int] = mapped_column(Integer, default=0)   # the network answers "try later"
     hang: Mapped[int] = mapped_column(Integer, default=0)     # receiving blocks forever
     refuse: Mapped[int] = mapped_column(Integer, default=0)   # credentials refused
+    fail: Mapped[int] = mapped_column(Integer, default=0)     # connections fail (like a 503)
     reason: Mapped[str | None] = mapped_column(Text)
 
 

@@ -1,0 +1,82 @@
+"""The admin commands: cities can be created, listed, enabled and disabled before a web UI."""
+import json
+
+
+def test_city_create_list_disable_enable(make_instance):
+    instance = make_instance()
+    out = instance.cli("city", "create", "berlin", "--email", "orga@berlin.example",
+                       "--password-stdin", input="a good password\n").stdout
+    assert "created city berlin" in out and "password:" not in out
+    instance.cli("city", "create", "hamburg", "--email", "orga@hamburg.example")
+    cities = json.loads(instance.cli("city", "list", "--json").stdout)
+    assert [(c["name"], c["enabled"]) for c in cities] == [("berlin", True), ("hamburg", True)]
+    instance.cli("city", "disable", "hamburg")
+    assert "hamburg\tdisabled" in instance.cli("city", "list").stdout
+    instance.cli("city", "enable", "hamburg")
+    assert "hamburg\tenabled" in instance.cli("city", "list").stdout
+
+
+def test_generated_password_is_printed_once(make_instance):
+    instance = make_instance()
+    out = instance.cli("city", "create", "koeln", "--email", "orga@koeln.example").stdout
+    assert "password: " in out
+
+
+def test_new_city_gets_version_2_default_lists(make_instance):
+    instance = make_instance()
+    city = instance.create_city("leipzig")
+    patterns = instance.sql("SELECT patterns FROM triggerpatterns t JOIN cities c "
+                            "ON c.user_id = t.user_id WHERE c.id = :c", c=city)[0][0]
+    assert patterns.splitlines()[0] == "kontroll?e" and r"u\d\d?" in patterns.splitlines()
+    assert instance.sql("SELECT words FROM badwords")[0][0] == "bastard"
+
+
+def test_taken_city_name_is_refused(make_instance):
+    instance = make_instance()
+    instance.create_city("berlin")
+    result = instance.cli("city", "create", "Berlin", "--email", "other@x.example",
+                          "--password-stdin", input="a good password\n", check=False)
+    assert result.returncode == 1 and "exists already" in result.stderr
+
+
+def test_bad_city_name_or_email_is_refused(make_instance):
+    instance = make_instance()
+    for name, email in [("Ber lin", "a@b.example"), ("<script>", "a@b.example"),
+                        ("berlin", "not-an-address")]:
+        result = instance.cli("city", "create", name, "--email", email, "--password-stdin",
+                              input="a good password\n", check=False)
+        assert result.returncode == 1, (name, email)
+    assert instance.cli("city", "list").stdout == ""
+
+
+def test_unknown_city_cannot_be_disabled(make_instance):
+    result = make_instance().cli("city", "disable", "atlantis", check=False)
+    assert result.returncode == 1 and "no city atlantis" in result.stderr
+
+
+def test_status_without_a_running_instance_says_so(make_instance):
+    instance = make_instance()
+    assert "nothing is running" in instance.cli("status").stdout
+    assert json.loads(instance.cli("status", "--json").stdout) == []
+
+
+def test_status_lists_every_process(make_instance):
+    instance = make_instance()
+    instance.create_city("berlin")
+    instance.start()
+    from instance import wait_for
+    wait_for(lambda: "berlin/testnet:b" in instance.running_names(), 20, what="the bots")
+    table = instance.cli("status").stdout.splitlines()
+    assert table[0].split() == ["name", "city", "network", "account", "pid", "state",
+                                "restarts", "last_error", "last_activity"]
+    assert any(line.startswith("berlin/testnet:a") and " running " in line for line in table)
+    rows = instance.status()
+    assert {"name", "city", "network", "account", "pid", "state", "restarts", "last_error",
+            "last_activity"} <= set(rows[0])
+
+
+def test_second_instance_on_the_same_data_is_refused(make_instance):
+    instance = make_instance()
+    instance.start()
+    result = instance.cli("run", check=False)
+    assert result.returncode == 1 and "another instance runs" in result.stderr
