@@ -86,6 +86,7 @@ class Child:
     last_error: str | None = None
     last_report_at: float | None = None
     last_delivery_at: float | None = None
+    flushed: dict | None = None  # the status row as last written
 
 
 def describe_exit(code: int | None) -> str:
@@ -318,25 +319,35 @@ class Supervisor:
 
     # --- status ----------------------------------------------------------------------------
     def flush_status(self) -> None:
+        """Write the status rows that changed since the last flush."""
+        changed = []
         with self.lock:
-            rows = [dict(name=c.name, kind=c.kind, city_id=c.bot.get("city_id"),
-                         network=c.bot.get("network"), account=c.bot.get("account"),
-                         pid=c.process.pid if c.process is not None else None,
-                         state=c.state, restarts=c.restarts, last_error=c.last_error,
-                         last_report_at=c.last_report_at, last_delivery_at=c.last_delivery_at,
-                         updated_at=time.time())
-                    for c in self.children.values()]
+            for c in self.children.values():
+                row = dict(name=c.name, kind=c.kind, city_id=c.bot.get("city_id"),
+                           network=c.bot.get("network"), account=c.bot.get("account"),
+                           pid=c.process.pid if c.process is not None else None,
+                           state=c.state, restarts=c.restarts, last_error=c.last_error,
+                           last_report_at=c.last_report_at, last_delivery_at=c.last_delivery_at)
+                if row != c.flushed:
+                    changed.append((c, row))
             forget, self.forget = self.forget, set()
+        if not changed and not forget:
+            return
         try:
             with self.sessions.begin() as session:
                 for name in forget:
                     row = session.get(db.ProcessStatus, name)
                     if row is not None:
                         session.delete(row)
-                for row in rows:
-                    session.merge(db.ProcessStatus(**row))
+                for _child, row in changed:
+                    session.merge(db.ProcessStatus(**row, updated_at=time.time()))
         except Exception:
             log.exception("could not write the process status")
+            with self.lock:
+                self.forget |= forget
+            return
+        for child, row in changed:
+            child.flushed = row
 
     # --- the main loop ---------------------------------------------------------------------
     def run(self) -> int:

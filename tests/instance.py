@@ -43,7 +43,8 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, what: str 
 
 class Instance:
     def __init__(self, directory: Path, database_url: str | None = None,
-                 accounts=("a", "b"), supervisor: dict | None = None, extra: str = ""):
+                 accounts=("a", "b"), supervisor: dict | None = None, extra: str = "",
+                 poll_interval: float = 0.1, log_level: str = "INFO"):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.data = self.dir / "data"
@@ -54,12 +55,13 @@ class Instance:
         timing = {"heartbeat_timeout": 4.0, "backoff_initial": 0.5, "backoff_max": 4.0,
                   "reconcile_interval": 30.0, "stop_timeout": 5.0, **(supervisor or {})}
         self.config.write_text(
-            f'[instance]\ndata_dir = "{self.data}"\nlog_level = "INFO"\n'
+            f'[instance]\ndata_dir = "{self.data}"\nlog_level = "{log_level}"\n'
             f'[database]\nurl = "{self.database_url}"\n'
             f'[web]\nport = {self.port}\n'
             f'[plugins]\ndirs = ["{TEST_PLUGINS}"]\ndisabled = ["mail"]\n'
             "[supervisor]\n" + "".join(f"{k} = {v}\n" for k, v in timing.items()) +
-            f"[bots.testnet]\naccounts = {json.dumps(list(accounts))}\npoll_interval = 0.1\n"
+            f"[bots.testnet]\naccounts = {json.dumps(list(accounts))}\n"
+            f"poll_interval = {poll_interval}\n"
             + extra)
         self.proc: subprocess.Popen | None = None
         self._engine = None
