@@ -182,8 +182,10 @@ class Supervisor:
                     self.forget.discard(child.name)
                     if child.kind == "bot":
                         log.info("starting %s", child.name)
-                elif not child.wanted:
+                elif not child.wanted:  # stopped a moment ago, wanted again
                     child.wanted = True
+                    if child.process is None:
+                        child.state, child.next_start = "starting", 0.0
                 elif child.state == "inactive":
                     log.info("%s is active again", child.name)
                     child.state, child.failures, child.next_start = "starting", 0, 0.0

@@ -1,5 +1,13 @@
 """The admin commands: cities can be created, listed, enabled and disabled before a web UI."""
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from instance import wait_for
 
 
 def test_city_create_list_disable_enable(make_instance):
@@ -64,7 +72,6 @@ def test_status_lists_every_process(make_instance):
     instance = make_instance()
     instance.create_city("berlin")
     instance.start()
-    from instance import wait_for
     wait_for(lambda: "berlin/testnet:b" in instance.running_names(), 20, what="the bots")
     table = instance.cli("status").stdout.splitlines()
     assert table[0].split() == ["name", "city", "network", "account", "pid", "state",
@@ -80,3 +87,13 @@ def test_second_instance_on_the_same_data_is_refused(make_instance):
     instance.start()
     result = instance.cli("run", check=False)
     assert result.returncode == 1 and "another instance runs" in result.stderr
+
+
+def test_pip_install_gives_a_ticketfrei_command():
+    command = Path(sys.executable).parent / "ticketfrei"
+    if not command.exists():
+        if os.environ.get("CI"):
+            pytest.fail("the ticketfrei command is missing: pip install -e . provides it")
+        pytest.skip("not run from an installed environment")
+    result = subprocess.run([str(command), "--help"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "check-config" in result.stdout

@@ -35,8 +35,7 @@ def test_three_cities_with_two_bots_each_run_six_bot_processes_plus_censor_and_f
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_report_reaches_the_other_bot_of_its_city_and_no_bot_of_another_city(
         make_instance, backend, request):
-    url = request.getfixturevalue("postgres_url") if backend == "postgresql" else None
-    instance = make_instance(database_url=url)
+    instance = make_instance(database_url=backend_url(backend, request))
     ids = start_with_cities(instance)
     instance.send(ids["berlin"], "a", "2 Kontrolleure U1 Richtung Hbf")
     wait_for(lambda: instance.posted(ids["berlin"], "b"), 20, what="the report at berlin/b")
@@ -56,8 +55,14 @@ def test_blocked_report_reaches_nobody(make_instance):
     assert verdicts == {"Bastard! Kontrolle U1": "rejected", "Kontrolle U2 Alex": "accepted"}
 
 
-def test_killed_bot_comes_back_and_makes_every_pending_delivery_exactly_once(make_instance):
-    instance = make_instance()
+def backend_url(backend, request):
+    return request.getfixturevalue("postgres_url") if backend == "postgresql" else None
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_killed_bot_comes_back_and_makes_every_pending_delivery_exactly_once(
+        make_instance, backend, request):
+    instance = make_instance(database_url=backend_url(backend, request))
     ids = start_with_cities(instance, ["berlin"])
     berlin = ids["berlin"]
     instance.switch(berlin, "b", paused=1)  # the network of b answers "try later"
@@ -81,8 +86,9 @@ def test_killed_bot_comes_back_and_makes_every_pending_delivery_exactly_once(mak
     assert instance.row("berlin/testnet:b")["restarts"] == 1
 
 
-def test_killing_the_censor_in_a_stream_of_reports_loses_none(make_instance):
-    instance = make_instance()
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_killing_the_censor_in_a_stream_of_reports_loses_none(make_instance, backend, request):
+    instance = make_instance(database_url=backend_url(backend, request))
     ids = start_with_cities(instance, ["berlin"])
     berlin = ids["berlin"]
     texts = [f"Kontrolle Tram {n}" for n in range(40)]
