@@ -37,8 +37,8 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
     app = bottle.Bottle()
     lookup = [str(HERE / "templates")]
 
-    def page(name: str, **values) -> str:
-        return bottle.template(name, template_lookup=lookup,
+    def page(template: str, **values) -> str:
+        return bottle.template(template, template_lookup=lookup,
                                instance=settings.instance.name, **values)
 
     @app.get("/")
@@ -80,6 +80,31 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
     return app
 
 
+class _ErrorsToLog:
+    """wsgi.errors that writes to the log: Bottle prints a failing request's traceback there,
+    and the log keeps one line per record."""
+
+    def write(self, text: str) -> None:
+        if text.strip():
+            log.error("%s", text.strip())
+
+    def writelines(self, lines) -> None:
+        self.write("".join(lines))
+
+    def flush(self) -> None:
+        pass
+
+
+def with_errors_logged(app):
+    errors = _ErrorsToLog()
+
+    def wsgi(environ, start_response):
+        environ["wsgi.errors"] = errors
+        return app(environ, start_response)
+
+    return wsgi
+
+
 @process.child_main
 def frontend_process(ctx: process.Context) -> None:
     """Entry point of the frontend process (started by main)."""
@@ -96,5 +121,5 @@ def frontend_process(ctx: process.Context) -> None:
             time.sleep(1)
 
     threading.Thread(target=beat_forever, daemon=True, name="heartbeat").start()
-    waitress.serve(app, host=settings.web.host, port=settings.web.port,
+    waitress.serve(with_errors_logged(app), host=settings.web.host, port=settings.web.port,
                    threads=settings.web.threads, ident="Ticketfrei", _quiet=True)
