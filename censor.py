@@ -221,8 +221,7 @@ def censor_process(ctx: process.Context) -> None:
     """Entry point of the censor process (started by main)."""
     settings = ctx.settings
     plugins = bots.load(settings)
-    engine = db.make_engine(settings.database.url, settings.database.busy_timeout)
-    censor = Censor(settings, db.make_sessions(engine), plugins)
+    censor = Censor(settings, db.open_sessions(settings), plugins)
     # Unfinished work first: undecided reports, and news main may have missed.
     backlog = censor.undecided()
     news = censor.pending_news()

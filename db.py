@@ -167,6 +167,14 @@ def make_sessions(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def open_sessions(settings, create: bool = False) -> sessionmaker:
+    """This process's sessions on the configured database; create=True makes missing tables."""
+    engine = make_engine(settings.database.url, settings.database.busy_timeout)
+    if create:
+        create_schema(engine)
+    return make_sessions(engine)
+
+
 def create_schema(engine: Engine) -> None:
     """Create the tables that are missing (core and every imported bot's); alter none."""
     for attempt in range(5):

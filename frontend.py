@@ -110,8 +110,7 @@ def frontend_process(ctx: process.Context) -> None:
     """Entry point of the frontend process (started by main)."""
     settings = ctx.settings
     plugins = bots.load(settings)
-    engine = db.make_engine(settings.database.url, settings.database.busy_timeout)
-    app = make_app(settings, db.make_sessions(engine), plugins,
+    app = make_app(settings, db.open_sessions(settings), plugins,
                    notify_main=lambda: process.database_changed(ctx))
     log.info("web UI on http://%s:%s/", settings.web.host, settings.web.port)
     # waitress runs the app in worker threads; beat from a thread of our own.

@@ -58,9 +58,7 @@ def load_settings(path: str | None):
 
 def open_database(settings):
     os.makedirs(settings.instance.data_dir, exist_ok=True)
-    engine = db.make_engine(settings.database.url, settings.database.busy_timeout)
-    db.create_schema(engine)
-    return db.make_sessions(engine)
+    return db.open_sessions(settings, create=True)
 
 
 # --- the supervisor --------------------------------------------------------------------------
@@ -141,9 +139,8 @@ class Supervisor:
                                     target=frontend.frontend_process, watch_heartbeat=False)}
         for name in self.plugins:
             if bots.has_module(name, "service.py"):
-                module = __import__(f"bots.{name}.service", fromlist=["service_process"])
                 want[("service", name)] = dict(name=f"service:{name}", kind="service",
-                                               target=module.service_process,
+                                               target=bots.service_process, bot=dict(network=name),
                                                watch_heartbeat=False)
         broken = set()
         with self.sessions() as session:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import ClassVar
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 import db
 import process
@@ -393,7 +392,14 @@ def city_accounts(plugins: dict[str, type[Bot]], session, city_id: int) -> list[
     return targets
 
 
-# --- The bot process -------------------------------------------------------------------------
+# --- The processes -------------------------------------------------------------------------
+
+@process.child_main
+def service_process(ctx: process.Context) -> None:
+    """Entry point of a plugin's instance-wide service: run(ctx) of bots/<name>/service.py."""
+    load(ctx.settings)  # extra plugin directories become importable
+    importlib.import_module(f"bots.{ctx.bot['network']}.service").run(ctx)
+
 
 @process.child_main
 def bot_process(ctx: process.Context) -> None:
@@ -401,8 +407,7 @@ def bot_process(ctx: process.Context) -> None:
     settings = ctx.settings
     plugins = load(settings)
     cls = plugins[ctx.bot["network"]]
-    engine = db.make_engine(settings.database.url, settings.database.busy_timeout)
-    sessions = db.make_sessions(engine)
+    sessions = db.open_sessions(settings)
     account = Account(ctx.bot["city_id"], ctx.bot["account"], ctx.bot.get("label", ""))
     bot = cls(account, settings, sessions)
     try:

@@ -123,3 +123,21 @@ def settings_for(tmp_path):
             os.environ.update(old)
 
     return build
+
+
+@pytest.fixture
+def core_for(settings_for):
+    """(settings, plugins, sessions) on a database with the schema made: the core's modules
+    called directly, without processes."""
+    import db
+    made = []
+
+    def build(database_url: str, **env):
+        settings, plugins = settings_for(database_url, **env)
+        sessions = db.open_sessions(settings, create=True)
+        made.append(sessions)
+        return settings, plugins, sessions
+
+    yield build
+    for sessions in made:
+        sessions.kw["bind"].dispose()

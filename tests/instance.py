@@ -44,7 +44,7 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, what: str 
 class Instance:
     def __init__(self, directory: Path, database_url: str | None = None,
                  accounts=("a", "b"), supervisor: dict | None = None, extra: str = "",
-                 poll_interval: float = 0.1, log_level: str = "INFO"):
+                 poll_interval: float = 0.1, log_level: str = "INFO", plugin_dirs=()):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.data = self.dir / "data"
@@ -58,7 +58,8 @@ class Instance:
             f'[instance]\ndata_dir = "{self.data}"\nlog_level = "{log_level}"\n'
             f'[database]\nurl = "{self.database_url}"\n'
             f'[web]\nport = {self.port}\n'
-            f'[plugins]\ndirs = ["{TEST_PLUGINS}"]\ndisabled = ["mail"]\n'
+            f'[plugins]\ndirs = {json.dumps([str(TEST_PLUGINS), *map(str, plugin_dirs)])}\n'
+            'disabled = ["mail"]\n'
             "[supervisor]\n" + "".join(f"{k} = {v}\n" for k, v in timing.items()) +
             f"[bots.testnet]\naccounts = {json.dumps(list(accounts))}\n"
             f"poll_interval = {poll_interval}\n"

@@ -86,11 +86,8 @@ def _city(session, name):
     return user.create_city(session, name, f"orga@{name}.example", "a good password")
 
 
-def test_decision_and_deliveries_are_stored_with_the_report(database_url, settings_for):
-    settings, plugins = settings_for(database_url)
-    engine = db.make_engine(settings.database.url)
-    db.create_schema(engine)
-    sessions = db.make_sessions(engine)
+def test_decision_and_deliveries_are_stored_with_the_report(database_url, core_for):
+    settings, plugins, sessions = core_for(database_url)
     with sessions.begin() as session:
         berlin = _city(session, "berlin")
         good = db.Report(city_id=berlin.id, network="testnet", account="a",
@@ -108,14 +105,10 @@ def test_decision_and_deliveries_are_stored_with_the_report(database_url, settin
         assert session.get(db.Report, bad.id).verdict == db.REJECTED
         assert session.get(db.Report, bad.id).verdict_reason == "contains a blocklisted word"
         assert session.query(db.Delivery).count() == 1
-    engine.dispose()
 
 
-def test_old_reports_are_purged_with_their_deliveries(database_url, settings_for):
-    settings, plugins = settings_for(database_url, TICKETFREI_REPORTS_RETENTION_DAYS="1")
-    engine = db.make_engine(settings.database.url)
-    db.create_schema(engine)
-    sessions = db.make_sessions(engine)
+def test_old_reports_are_purged_with_their_deliveries(database_url, core_for):
+    settings, plugins, sessions = core_for(database_url, TICKETFREI_REPORTS_RETENTION_DAYS="1")
     with sessions.begin() as session:
         city = _city(session, "hamburg")
         old = db.Report(city_id=city.id, network="testnet", account="a",
@@ -130,4 +123,3 @@ def test_old_reports_are_purged_with_their_deliveries(database_url, settings_for
     with sessions() as session:
         assert [r.network_message_id for r in session.query(db.Report)] == ["new"]
         assert session.query(db.Delivery).count() == 0
-    engine.dispose()

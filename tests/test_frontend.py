@@ -11,14 +11,10 @@ import user
 
 
 @pytest.fixture
-def site(settings_for, sqlite_url):
-    settings, plugins = settings_for(sqlite_url)
-    engine = db.make_engine(settings.database.url)
-    db.create_schema(engine)
-    sessions = db.make_sessions(engine)
+def site(core_for, sqlite_url):
+    settings, plugins, sessions = core_for(sqlite_url)
     app = webtest.TestApp(frontend.with_errors_logged(frontend.make_app(settings, sessions, plugins)))
-    yield app, sessions
-    engine.dispose()
+    return app, sessions
 
 
 def add_city(sessions, name, markdown="", enabled=True):

@@ -2,6 +2,7 @@
 network and kill processes to watch them come back (DESIGN.md "Processes and queues")."""
 import os
 import signal
+import socket
 import time
 
 import psutil
@@ -211,3 +212,27 @@ def test_catastrophic_pattern_in_one_city_does_not_hold_up_another(make_instance
     wait_for(lambda: instance.posted(ids["hamburg"], "b"), 20, what="hamburg's report")
     wait_for(lambda: instance.sql("SELECT count(*) FROM reports WHERE verdict IS NULL")[0][0] == 0,
              20, what="berlin's reports to be decided")
+
+
+def test_plugin_service_runs_once_and_is_restarted_when_killed(make_instance):
+    from instance import TEST_PLUGINS, free_port
+    instance = make_instance(plugin_dirs=[TEST_PLUGINS.parent / "plugins_service"])
+    port = free_port()
+    instance.data.mkdir(parents=True)
+    (instance.data / "listener.port").write_text(str(port))
+    instance.start()
+
+    def greeting():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
+                return conn.recv(100)
+        except OSError:
+            return None
+
+    assert wait_for(greeting, 20, what="the service to listen") == b"ticketfrei\n"
+    pid = instance.pid("service:listener")
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: (instance.row("service:listener") or {}).get("pid") not in (None, pid), 20,
+             what="the service to be restarted")
+    assert wait_for(greeting, 20, what="the service to listen again") == b"ticketfrei\n"
+    assert [r["name"] for r in instance.status()].count("service:listener") == 1

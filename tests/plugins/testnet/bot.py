@@ -10,7 +10,6 @@ from sqlalchemy.exc import IntegrityError
 
 from bots import Account, Bot, CredentialsRefused, Report, TryLater
 from config import Setting
-import db
 import user
 
 from .db import TestnetAccount, TestnetInbox, TestnetOutbox, TestnetSeen
