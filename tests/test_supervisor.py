@@ -236,3 +236,30 @@ def test_plugin_service_runs_once_and_is_restarted_when_killed(make_instance):
              what="the service to be restarted")
     assert wait_for(greeting, 20, what="the service to listen again") == b"ticketfrei\n"
     assert [r["name"] for r in instance.status()].count("service:listener") == 1
+
+
+def test_report_the_network_refuses_for_good_is_marked_failed_and_blocks_nothing(make_instance):
+    instance = make_instance()
+    ids = start_with_cities(instance, ["berlin"])
+    berlin = ids["berlin"]
+    instance.send(berlin, "a", "Kontrolle U1 undeliverable")
+    instance.send(berlin, "a", "Kontrolle U2 Alex")
+    wait_for(lambda: instance.posted(berlin, "b"), 20, what="the good report")
+    wait_for(lambda: instance.sql("SELECT state, last_error FROM deliveries ORDER BY id") == [
+        ("failed", "the test network refuses this text"), ("done", None)], 20,
+        what="the refused delivery to be marked failed")
+    assert [row[2] for row in instance.posted()] == ["Kontrolle U2 Alex"]
+
+
+def test_bot_that_keeps_crashing_is_restarted_with_growing_delays(make_instance):
+    instance = make_instance(supervisor={"backoff_initial": 0.5, "backoff_max": 60})
+    ids = start_with_cities(instance, ["berlin"])
+    instance.switch(ids["berlin"], "a", crash=1)
+    row = wait_for(lambda: (r := instance.row("berlin/testnet:a")) and r["restarts"] >= 3 and r,
+                   30, what="three restarts")
+    assert row["last_error"] == "RuntimeError: a bug in the bot"
+    restarts = [line for line in instance.log().splitlines()
+                if "berlin/testnet:a exited with status 1; restarting in" in line]
+    delays = [float(line.rsplit(" in ", 1)[1].split()[0]) for line in restarts]
+    assert delays[:4] == [0.5, 1.0, 2.0, 4.0][:len(delays[:4])] and len(delays) >= 3
+    assert "berlin/testnet:b" in instance.running_names()  # the rest of the city is untouched

@@ -8,7 +8,7 @@ import time
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from bots import Account, Bot, CredentialsRefused, Report, TryLater
+from bots import Account, Bot, CredentialsRefused, Report, TryLater, Undeliverable
 from config import Setting
 import user
 
@@ -46,14 +46,14 @@ class TestnetBot(Bot):
                                                           TestnetAccount.name == name))
         if row is None and create:
             row = TestnetAccount(city_id=city_id, name=name, active=1, paused=0, hang=0, refuse=0,
-                                 fail=0)
+                                 fail=0, crash=0)
             session.add(row)
         return row
 
     def _flags(self):
         with self.sessions() as session:
             row = self._switches(session, self.account.city_id, self.account.account)
-            return row or TestnetAccount(active=1, paused=0, hang=0, refuse=0, fail=0)
+            return row or TestnetAccount(active=1, paused=0, hang=0, refuse=0, fail=0, crash=0)
 
     def recv_messages(self):
         flags = self._flags()
@@ -63,6 +63,8 @@ class TestnetBot(Bot):
             time.sleep(3600)  # a network that never answers: no heartbeat from here on
         if flags.fail:
             raise ConnectionError("the test network answers 503")
+        if flags.crash:
+            raise RuntimeError("a bug in the bot")
         with self.sessions() as session:
             last = session.scalar(select(TestnetSeen.last_id).where(
                 TestnetSeen.city_id == self.account.city_id,
@@ -94,6 +96,8 @@ class TestnetBot(Bot):
         if flags.fail:
             raise ConnectionError("the test network answers 503")
         for report in reports:
+            if "undeliverable" in report.text.lower():
+                raise Undeliverable(report, "the test network refuses this text")
             self._post(report)
             self.mark_delivered(report)
 

@@ -17,6 +17,7 @@ class TestnetAccount(Base):
     hang: Mapped[int] = mapped_column(Integer, default=0)     # receiving blocks forever
     refuse: Mapped[int] = mapped_column(Integer, default=0)   # credentials refused
     fail: Mapped[int] = mapped_column(Integer, default=0)     # connections fail (like a 503)
+    crash: Mapped[int] = mapped_column(Integer, default=0)    # the bot hits a bug on receiving
     reason: Mapped[str | None] = mapped_column(Text)
 
 
