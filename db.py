@@ -142,6 +142,35 @@ class ProcessStatus(Base):
     updated_at: Mapped[float] = mapped_column(Float, default=time.time)
 
 
+class WebSession(Base):
+    """A logged-in browser. The cookie holds a random token; only its SHA-256 is stored."""
+    __tablename__ = "web_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(Integer, index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
+    last_seen: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+class PendingSignup(Base):
+    """A sign-up waiting for its e-mail confirmation; its link works once."""
+    __tablename__ = "pending_signups"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(Text)
+    city: Mapped[str] = mapped_column(Text)
+    passhash: Mapped[str] = mapped_column(Text)
+    nonce: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+class LoginFailure(Base):
+    """Failed logins per e-mail address and per client address, to slow guessing down."""
+    __tablename__ = "login_failures"
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+
 # --- Engine and sessions ---------------------------------------------------------------------
 
 def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:

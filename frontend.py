@@ -1,16 +1,23 @@
 """The web frontend: a Bottle app served by waitress in the frontend process.
 
-Public pages (landing page with the list of cities, one page per city) and the mount point of
-every bot's own web UI (bots/<name>/webui.py, at /bots/<name>/). It reads cities through
-user.py and tells main when it changed the database; it speaks HTTP and nothing else.
+Pages for the public (landing page, one page per city) and for organisers (sign-up, login,
+password reset, city settings, account), and the mount point of every bot's own web UI
+(bots/<name>/webui.py at /bots/<name>/), which uses this module's helpers: current_login(),
+require_city(), check_csrf(), page(). The logic lives in user.py; this module speaks HTTP,
+and tells main when the database changed so the running processes follow.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib
 import logging
+import secrets
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
+from urllib.parse import quote
 
 import bottle
 import nh3
@@ -18,14 +25,21 @@ import waitress
 from markdown_it import MarkdownIt
 
 import bots
+import censor
 import db
+import mailer
 import process
 import user
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
+COOKIE = "tf_session"      # a login: random token, HttpOnly, SameSite=Lax
+ANON_COOKIE = "tf_anon"    # anchors the CSRF token of visitors who are not logged in
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})
+# Bottle caches templates by the identity of the lookup list: keep one list per directory.
+_LOOKUP = [str(HERE / "templates")]
+_site = SimpleNamespace()  # this process's app: settings, sessions, plugins, notify_main
 
 
 def render_markdown(text: str | None) -> str:
@@ -33,14 +47,127 @@ def render_markdown(text: str | None) -> str:
     return nh3.clean(_markdown.render(text or ""), url_schemes={"http", "https", "mailto"})
 
 
+# --- helpers for this app and for the bots' web UIs ------------------------------------------
+
+def _secret() -> bytes:
+    if getattr(_site, "secret", None) is None:
+        with _site.sessions.begin() as session:
+            _site.secret = user.instance_secret(session)
+    return _site.secret
+
+
+def current_login():
+    """The logged-in session of this request (a db.WebSession), or None."""
+    environ = bottle.request.environ
+    if "ticketfrei.login" not in environ:
+        with _site.sessions.begin() as session:
+            environ["ticketfrei.login"] = user.find_session(session, bottle.request.get_cookie(COOKIE))
+    return environ["ticketfrei.login"]
+
+
+def require_login():
+    login = current_login()
+    if login is None:
+        bottle.redirect("/login", 303)
+    return login
+
+
+def require_city(name: str | None = None):
+    """The logged-in organiser's city (a db.City); 403 if `name` is another city."""
+    login = require_login()
+    with _site.sessions() as session:
+        city = user.city_of(session, login.user_id)
+    if name is not None and name.lower() != city.city.lower():
+        bottle.abort(403, "These are not your city's settings.")
+    return city
+
+
+def _anon_anchor(create: bool) -> str | None:
+    anchor = bottle.request.get_cookie(ANON_COOKIE)
+    if (not anchor or len(anchor) > 100) and create:
+        anchor = secrets.token_urlsafe(24)
+        bottle.response.set_cookie(ANON_COOKIE, anchor, httponly=True, samesite="lax",
+                                   secure=_site.secure, path="/")
+        bottle.request.cookies[ANON_COOKIE] = anchor
+    return anchor
+
+
+def csrf_token() -> str:
+    """The token every state-changing form carries in its hidden field `csrf`."""
+    login = current_login()
+    if login is not None:
+        return login.csrf
+    anchor = _anon_anchor(create=True)
+    return hmac.new(_secret(), f"csrf:{anchor}".encode(), hashlib.sha256).hexdigest()
+
+
+def check_csrf() -> None:
+    """Abort with 403 unless the form carries this visitor's CSRF token."""
+    sent = bottle.request.forms.get("csrf") or ""
+    login = current_login()
+    if login is not None:
+        expected = login.csrf
+    else:
+        anchor = _anon_anchor(create=False)
+        expected = anchor and hmac.new(_secret(), f"csrf:{anchor}".encode(),
+                                       hashlib.sha256).hexdigest()
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        bottle.abort(403, "This form has expired or did not come from this site. "
+                          "Please go back, reload the page and try again.")
+
+
+def page(template: str, lookup=None, **values) -> str:
+    return bottle.template(template, template_lookup=lookup or _LOOKUP,
+                           instance=_site.settings.instance.name, login=current_login(),
+                           csrf=csrf_token(), **values)
+
+
+def form(name: str, limit: int = user.MAX_TEXT) -> str:
+    """A form field as text; an over-long one is refused rather than cut or stored."""
+    value = bottle.request.forms.getunicode(name) or ""
+    if len(value) > limit:
+        bottle.abort(413, f"The field {name} is too long.")
+    return value
+
+
+def _address() -> str:
+    # REMOTE_ADDR only: X-Forwarded-For is whatever the client wants it to be (waitress
+    # rewrites REMOTE_ADDR from it when web.trusted_proxy is set).
+    return bottle.request.environ.get("REMOTE_ADDR") or "unknown"
+
+
+def _log_in(session, user_id: int) -> None:
+    token = user.open_session(session, user_id)
+    bottle.response.set_cookie(COOKIE, token, httponly=True, samesite="lax",
+                               secure=_site.secure, path="/", max_age=user.SESSION_IDLE)
+
+
+def _mail(to: str, subject: str, body: str) -> None:
+    mailer.send(_site.settings, mailer.message(_site.settings, to, subject, body))
+
+
+def _link(path: str, token: str) -> str:
+    return f"{_site.settings.web.base_url}{path}?token={quote(token)}"
+
+
+# --- the app ---------------------------------------------------------------------------------
+
 def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bottle:
+    _site.__dict__.update(settings=settings, sessions=sessions, plugins=plugins,
+                          notify_main=notify_main, secret=None,
+                          secure=settings.web.base_url.startswith("https://"))
+    plugin_lookup = {name: [str(Path(importlib.import_module(f"bots.{name}").__path__[0]))]
+                     for name in plugins}
     app = bottle.Bottle()
-    lookup = [str(HERE / "templates")]
 
-    def page(template: str, **values) -> str:
-        return bottle.template(template, template_lookup=lookup,
-                               instance=settings.instance.name, **values)
+    def plugin_parts(template: str, **values) -> list[tuple[str, str]]:
+        parts = []
+        for name in plugins:
+            if bots.has_module(name, f"{template}.tpl"):
+                parts.append((name, page(template, lookup=plugin_lookup[name], **values)))
+        return parts
 
+    # --- public pages ----------------------------------------------------------------------
     @app.get("/")
     def landing():
         with sessions() as session:
@@ -51,10 +178,14 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
     def city(name):
         with sessions() as session:
             row = user.city_page(session, name)
+            accounts = {n: cls.accounts(session, row.id) for n, cls in plugins.items()} if row else {}
         if row is None:
             bottle.response.status = 404
             return page("unknown_city", name=name)
-        return page("city", city=row, text=render_markdown(row.markdown))
+        # Each connected network's part: how to report there, how to follow.
+        parts = [(n, page("city", lookup=plugin_lookup[n], city=row, accounts=accounts[n]))
+                 for n in plugins if accounts.get(n) and bots.has_module(n, "city.tpl")]
+        return page("city", city=row, text=render_markdown(row.markdown), parts=parts)
 
     @app.get("/healthz")
     def health():
@@ -64,20 +195,292 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
     def static(path):
         return bottle.static_file(path, root=str(HERE / "static"))
 
+    # --- sign-up ---------------------------------------------------------------------------
+    @app.get("/signup")
+    def signup_form():
+        return page("signup", error=None, email="", city="")
+
+    @app.post("/signup")
+    def signup():
+        check_csrf()
+        email, city_name = form("email", 300), form("city", 100)
+        password = form("password", user.MAX_PASSWORD)
+        try:
+            with sessions.begin() as session:
+                token = user.start_signup(session, _secret(), email, password, city_name)
+                if token is None:
+                    _mail(email, "Your Ticketfrei account",
+                          "Someone, perhaps you, tried to sign up on "
+                          f"{settings.web.base_url} with this address. It has an account "
+                          "already: log in, or reset your password at "
+                          f"{settings.web.base_url}/reset\n")
+                else:
+                    _mail(email, f"Confirm your city {city_name.strip().lower()} on Ticketfrei",
+                          "Follow this link within a day to create your city on Ticketfrei:\n\n"
+                          f"{_link('/signup/confirm', token)}\n\n"
+                          "If you did not sign up, ignore this mail.\n")
+        except user.UserError as error:
+            bottle.response.status = 400
+            return page("signup", error=str(error), email=email, city=city_name)
+        except mailer.MailError:
+            bottle.response.status = 503
+            return page("message", title="Mail could not be sent",
+                        text="We could not send the confirmation mail. Please try again later.")
+        return page("message", title="Check your mail",
+                    text=f"We sent a mail to {email.strip()}. Follow the link in it to create "
+                         "your city.")
+
+    @app.get("/signup/confirm")
+    def signup_confirm_form():
+        token = bottle.request.query.getunicode("token") or ""
+        try:
+            user.read_token(_secret(), token, "signup")
+        except user.TokenError as error:
+            bottle.response.status = 400
+            return page("message", title="This link does not work", text=str(error))
+        return page("confirm", token=token)
+
+    @app.post("/signup/confirm")
+    def signup_confirm():
+        check_csrf()
+        try:
+            with sessions.begin() as session:
+                city = user.confirm_signup(session, _secret(), form("token", 2000))
+                _log_in(session, city.user_id)
+        except user.UserError as error:
+            bottle.response.status = 400
+            return page("message", title="This link does not work", text=str(error))
+        log.info("city %s created", city.name)
+        notify_main()
+        bottle.redirect("/settings", 303)
+
+    # --- login, logout, password reset -----------------------------------------------------
+    @app.get("/login")
+    def login_form():
+        return page("login", error=None, email="")
+
+    @app.post("/login")
+    def login():
+        check_csrf()
+        email = form("email", 300)
+        try:
+            with sessions.begin() as session:
+                user_id = user.login(session, email, form("password", user.MAX_PASSWORD),
+                                     _address())
+                if user_id is not None:
+                    _log_in(session, user_id)
+        except user.Throttled as error:
+            bottle.response.status = 429
+            bottle.response.set_header("Retry-After", str(int(error.wait) + 1))
+            return page("login", error=str(error), email=email)
+        if user_id is None:
+            bottle.response.status = 400
+            return page("login", error="wrong e-mail address or password", email=email)
+        bottle.redirect("/settings", 303)
+
+    @app.post("/logout")
+    def logout():
+        check_csrf()
+        with sessions.begin() as session:
+            user.close_session(session, bottle.request.get_cookie(COOKIE))
+        bottle.response.delete_cookie(COOKIE, path="/")
+        bottle.redirect("/", 303)
+
+    @app.get("/reset")
+    def reset_form():
+        return page("reset", error=None)
+
+    @app.post("/reset")
+    def reset():
+        check_csrf()
+        email = form("email", 300)
+        try:
+            with sessions() as session:
+                token = user.start_reset(session, _secret(), email)
+            if token is not None:
+                _mail(email.strip(), "Reset your Ticketfrei password",
+                      "Follow this link within an hour to choose a new password:\n\n"
+                      f"{_link('/reset/confirm', token)}\n\n"
+                      "If you did not ask for this, ignore this mail.\n")
+        except mailer.MailError:
+            bottle.response.status = 503
+            return page("message", title="Mail could not be sent",
+                        text="We could not send the mail. Please try again later.")
+        return page("message", title="Check your mail",
+                    text="If this address has an account, we sent it a link to choose a new "
+                         "password.")
+
+    @app.get("/reset/confirm")
+    def reset_confirm_form():
+        token = bottle.request.query.getunicode("token") or ""
+        try:
+            user.read_token(_secret(), token, "reset")
+        except user.TokenError as error:
+            bottle.response.status = 400
+            return page("message", title="This link does not work", text=str(error))
+        return page("new_password", token=token, error=None)
+
+    @app.post("/reset/confirm")
+    def reset_confirm():
+        check_csrf()
+        token = form("token", 2000)
+        try:
+            with sessions.begin() as session:
+                user_id = user.finish_reset(session, _secret(), token,
+                                            form("password", user.MAX_PASSWORD))
+                _log_in(session, user_id)
+        except user.TokenError as error:
+            bottle.response.status = 400
+            return page("message", title="This link does not work", text=str(error))
+        except user.UserError as error:
+            bottle.response.status = 400
+            return page("new_password", token=token, error=str(error))
+        bottle.redirect("/settings", 303)
+
+    # --- the city's settings ---------------------------------------------------------------
+    def settings_page(status: int = 200, **shown):
+        login = require_login()
+        with sessions.begin() as session:
+            current = user.city_settings(session, login.user_id)
+            rows = user.bot_status(session, current["city"].id)
+        values = dict(current, markdown=current["city"].markdown or "",
+                      mail_md=current["city"].mail_md or "", preview=None, message=None,
+                      error=None, status=rows, base_url=settings.web.base_url)
+        values.update(shown)
+        values["parts"] = plugin_parts("settings", city=current["city"], status=rows)
+        bottle.response.status = status
+        return page("settings", **values)
+
+    @app.get("/settings")
+    def settings_view():
+        return settings_page()
+
+    @app.post("/settings/texts")
+    def settings_texts():
+        check_csrf()
+        login = require_login()
+        markdown, mail_md = form("markdown"), form("mail_md")
+        if bottle.request.forms.get("action") == "preview":
+            return settings_page(markdown=markdown, mail_md=mail_md,
+                                 preview=(render_markdown(markdown), render_markdown(mail_md)))
+        with sessions.begin() as session:
+            user.save_texts(session, login.user_id, markdown, mail_md)
+        return settings_page(message="The page texts are saved.")
+
+    @app.post("/settings/patterns")
+    def settings_patterns():
+        check_csrf()
+        login = require_login()
+        text = form("patterns", user.MAX_LIST)
+        try:
+            with sessions.begin() as session:
+                user.save_patterns(session, login.user_id, text)
+        except (censor.PatternError, user.UserError) as error:
+            return settings_page(400, patterns=text,
+                                 error=f"The trigger patterns were not saved: {error}")
+        notify_main()
+        return settings_page(message="The trigger patterns are saved and in use.")
+
+    @app.post("/settings/blocklist")
+    def settings_blocklist():
+        check_csrf()
+        login = require_login()
+        with sessions.begin() as session:
+            user.save_blocklist(session, login.user_id, form("blocklist", user.MAX_LIST))
+        notify_main()
+        return settings_page(message="The blocklist is saved and in use.")
+
+    @app.post("/settings/enabled")
+    def settings_enabled():
+        check_csrf()
+        login = require_login()
+        enabled = bottle.request.forms.get("enabled") == "1"
+        with sessions.begin() as session:
+            city = user.city_of(session, login.user_id)
+            user.set_city_enabled(session, city.city, enabled)
+        notify_main()
+        return settings_page(message="The city is on." if enabled else
+                             "The city is off: its bots stop and its page is hidden.")
+
+    # --- the account -----------------------------------------------------------------------
+    @app.get("/account")
+    def account():
+        require_login()
+        return page("account", error=None, message=None)
+
+    @app.post("/account/password")
+    def account_password():
+        check_csrf()
+        login = require_login()
+        try:
+            with sessions.begin() as session:
+                user.change_password(session, login.user_id, form("old", user.MAX_PASSWORD),
+                                     form("new", user.MAX_PASSWORD),
+                                     bottle.request.get_cookie(COOKIE))
+        except user.UserError as error:
+            bottle.response.status = 400
+            return page("account", error=str(error), message=None)
+        return page("account", error=None, message="Your password is changed; other logins "
+                                                   "of this account have ended.")
+
+    @app.post("/account/delete")
+    def account_delete():
+        check_csrf()
+        login = require_login()
+        if bottle.request.forms.get("confirm") != "yes":
+            bottle.response.status = 400
+            return page("account", error="Tick the box to confirm the deletion.", message=None)
+        try:
+            with sessions.begin() as session:
+                name = user.delete_account(session, login.user_id,
+                                           form("password", user.MAX_PASSWORD), plugins)
+        except user.UserError as error:
+            bottle.response.status = 400
+            return page("account", error=str(error), message=None)
+        log.info("city %s and its account deleted", name)
+        notify_main()
+        bottle.response.delete_cookie(COOKIE, path="/")
+        bottle.request.environ["ticketfrei.login"] = None
+        return page("message", title="Deleted",
+                    text=f"Your account, the city {name} and all its data are deleted.")
+
+    # --- errors and headers ----------------------------------------------------------------
+    @app.error(403)
+    def forbidden(error):
+        return _error_page("Forbidden", error.body)
+
+    @app.error(404)
+    def not_found(error):
+        return _error_page("Not found", "There is no such page.")
+
+    @app.error(413)
+    def too_long(error):
+        return _error_page("Too long", error.body)
+
     @app.hook("after_request")
     def security_headers():
         headers = bottle.response.headers
         headers.setdefault("Content-Security-Policy",
-                           "default-src 'self'; script-src 'self'; frame-ancestors 'none'")
+                           "default-src 'self'; script-src 'self'; frame-ancestors 'none'; "
+                           "form-action 'self'; base-uri 'none'")
         headers.setdefault("X-Frame-Options", "DENY")
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("Referrer-Policy", "same-origin")
+        if current_login() is not None or bottle.request.method == "POST":
+            headers.setdefault("Cache-Control", "no-store")
 
     for name in plugins:
         if bots.has_module(name, "webui.py"):
             webui = importlib.import_module(f"bots.{name}.webui")
             app.mount(f"/bots/{name}/", webui.make_app(settings, sessions, notify_main))
     return app
+
+
+def _error_page(title: str, text: str) -> str:
+    try:
+        return page("message", title=title, text=text)
+    except Exception:  # the error page must not fail itself
+        return f"<!doctype html><title>{title}</title><h1>{title}</h1>"
 
 
 class _ErrorsToLog:
@@ -113,6 +516,7 @@ def frontend_process(ctx: process.Context) -> None:
     app = make_app(settings, db.open_sessions(settings), plugins,
                    notify_main=lambda: process.database_changed(ctx))
     log.info("web UI on http://%s:%s/", settings.web.host, settings.web.port)
+
     # waitress runs the app in worker threads; beat from a thread of our own.
     def beat_forever():
         while True:

@@ -108,6 +108,11 @@ class Bot:
         """Mark the account inactive in the plugin's tables (its credentials were refused)."""
         raise NotImplementedError
 
+    @classmethod
+    def forget_city(cls, session, city_id: int, user_id: int) -> None:
+        """The city's account is being deleted: delete everything this plugin keeps of it
+        (accounts, subscribers, watermarks). version 2 tables refer to the city by user_id."""
+
     def recv_messages(self) -> list[Report]:
         """New reports from the network since the last call. Remember what was seen in
         memory; save_seen() stores it in the same transaction as the reports."""

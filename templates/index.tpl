@@ -13,3 +13,5 @@ your name, on all the others.</p>
 % else:
 <p>No city is on this instance yet.</p>
 % end
+<h2>Your city is missing?</h2>
+<p><a href="/signup">Bring it here</a>: connect your city's accounts and Ticketfrei relays the reports.</p>

@@ -5,7 +5,7 @@ one inactive. A test talks to the "network" through the testnet_* tables.
 """
 import time
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bots import Account, Bot, CredentialsRefused, Report, TryLater, Undeliverable
@@ -39,6 +39,11 @@ class TestnetBot(Bot):
     def deactivate(cls, session, account, reason):
         row = cls._switches(session, account.city_id, account.account, create=True)
         row.active, row.reason = 0, reason
+
+    @classmethod
+    def forget_city(cls, session, city_id, user_id):
+        for model in (TestnetAccount, TestnetInbox, TestnetSeen, TestnetOutbox):
+            session.execute(delete(model).where(model.city_id == city_id))
 
     @staticmethod
     def _switches(session, city_id, name, create=False):

@@ -1,5 +1,7 @@
-"""The test network's web UI: shows that the frontend mounts a bot's app at /bots/<name>/."""
+"""The test network's web UI: mounted at /bots/testnet/, guarded like a real bot's."""
 import bottle
+
+import frontend
 
 
 def make_app(settings, sessions, notify_main):
@@ -8,5 +10,12 @@ def make_app(settings, sessions, notify_main):
     @app.get("/")
     def index():
         return "testnet web UI\n"
+
+    @app.post("/<city>/disconnect")
+    def disconnect(city):
+        frontend.check_csrf()
+        own = frontend.require_city(city)
+        notify_main()
+        return f"disconnected {own.city}\n"
 
     return app

@@ -1,0 +1,89 @@
+% rebase('base.tpl', title='Settings')
+% from time import strftime, localtime
+% def when(t):
+%   return strftime('%Y-%m-%d %H:%M', localtime(t)) if t else '–'
+% end
+<h1>{{city.city.capitalize()}}</h1>
+<p>Your public page: <a href="/city/{{city.city}}">{{base_url}}/city/{{city.city}}</a></p>
+% if error:
+<p class="error" role="alert">{{error}}</p>
+% end
+% if message:
+<p class="message" role="status">{{message}}</p>
+% end
+
+<section id="status">
+<h2>Your bots</h2>
+% if status:
+<table>
+  <thead><tr><th>Network</th><th>State</th><th>Last report</th><th>Last delivery</th></tr></thead>
+  <tbody>
+% for row in status:
+  <tr><td>{{row.network}} {{row.account}}</td>
+      <td class="state-{{row.state}}">{{row.state}}{{!'<br><small>' if row.last_error else ''}}{{row.last_error or ''}}{{!'</small>' if row.last_error else ''}}</td>
+      <td>{{when(row.last_report_at)}}</td><td>{{when(row.last_delivery_at)}}</td></tr>
+% end
+  </tbody>
+</table>
+% else:
+<p>No bot runs for your city yet: connect an account below.</p>
+% end
+</section>
+
+<section id="enabled">
+<h2>City on or off</h2>
+<form method="post" action="/settings/enabled">
+  <input type="hidden" name="csrf" value="{{csrf}}">
+% if enabled:
+  <p>Your city is <strong>on</strong>.</p>
+  <input type="hidden" name="enabled" value="0"><button>Turn it off</button>
+% else:
+  <p>Your city is <strong>off</strong>: its bots do not run and its page is hidden.</p>
+  <input type="hidden" name="enabled" value="1"><button>Turn it on</button>
+% end
+</form>
+</section>
+
+<section id="texts">
+<h2>Page texts</h2>
+<form method="post" action="/settings/texts">
+  <input type="hidden" name="csrf" value="{{csrf}}">
+  <label for="markdown">Your city's public page (Markdown)</label>
+  <textarea id="markdown" name="markdown" rows="10">{{markdown}}</textarea>
+  <label for="mail_md">Your mailing list page (Markdown)</label>
+  <textarea id="mail_md" name="mail_md" rows="6">{{mail_md}}</textarea>
+  <button name="action" value="preview" class="secondary">Preview</button>
+  <button name="action" value="save">Save the texts</button>
+</form>
+% if preview:
+<h3>Preview of the public page</h3>
+<div class="preview">{{!preview[0]}}</div>
+<h3>Preview of the mailing list page</h3>
+<div class="preview">{{!preview[1]}}</div>
+% end
+</section>
+
+<section id="patterns">
+<h2>Trigger patterns</h2>
+<p>A report is relayed when one of these matches at the start of a word (one per line;
+case does not matter; regular expressions such as <code>u\d\d?</code> for U1 to U99).</p>
+<form method="post" action="/settings/patterns">
+  <input type="hidden" name="csrf" value="{{csrf}}">
+  <textarea id="patterns-text" name="patterns" rows="10">{{patterns}}</textarea>
+  <button>Save the trigger patterns</button>
+</form>
+</section>
+
+<section id="blocklist">
+<h2>Blocklist</h2>
+<p>A report with one of these words is never relayed (one per line). A list of slurs is always blocked.</p>
+<form method="post" action="/settings/blocklist">
+  <input type="hidden" name="csrf" value="{{csrf}}">
+  <textarea id="blocklist-text" name="blocklist" rows="6">{{blocklist}}</textarea>
+  <button>Save the blocklist</button>
+</form>
+</section>
+
+% for name, part in parts:
+<section class="network network-{{name}}">{{!part}}</section>
+% end
