@@ -185,7 +185,9 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
         # Each connected network's part: how to report there, how to follow.
         parts = [(n, page("city", lookup=plugin_lookup[n], city=row, accounts=accounts[n]))
                  for n in plugins if accounts.get(n) and bots.has_module(n, "city.tpl")]
-        return page("city", city=row, text=render_markdown(row.markdown), parts=parts)
+        own_heading = (row.markdown or "").lstrip().startswith("#")
+        return page("city", city=row, text=render_markdown(row.markdown), parts=parts,
+                    own_heading=own_heading)
 
     @app.get("/healthz")
     def health():

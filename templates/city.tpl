@@ -1,5 +1,7 @@
 % rebase('base.tpl', title=city.city.capitalize())
+% if not own_heading:
 <h1>Ticketfrei {{city.city.capitalize()}}</h1>
+% end
 <div class="city-text">{{!text}}</div>
 % for name, part in parts:
 <section class="network network-{{name}}">{{!part}}</section>

@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from instance import Instance, TEST_PLUGINS, free_port  # noqa: E402
+from instance import Instance, Relay, TEST_PLUGINS, free_port  # noqa: E402
 
 
 def _find_pg_ctl() -> str | None:
@@ -74,6 +74,15 @@ def postgres_url(postgres_server):
     yield f"postgresql+psycopg://postgres@127.0.0.1:{postgres_server.port}/{name}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def relay():
+    """A running SMTP relay that keeps every mail it is handed."""
+    relay = Relay()
+    relay.controller.start()
+    yield relay
+    relay.controller.stop()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 import psutil
+from email import message_from_bytes
 from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +41,29 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, what: str 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+class Relay:
+    """A real SMTP server (aiosmtpd) standing in for the instance's mail relay."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+        self.mails = []
+        self.port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server, session, envelope):
+        self.mails.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+    def link(self, path: str) -> str:
+        """The path and query of the link to `path` in the newest mail."""
+        body = self.mails[-1].get_payload(decode=True).decode()
+        return re.search(rf"https?://[^/\s]+({re.escape(path)}\?token=\S+)", body).group(1)
+
+    def settings(self) -> str:
+        """The TOML that sends an instance's mail here."""
+        return f'[mail]\nrelay_host = "127.0.0.1"\nrelay_port = {self.port}\nrelay_security = "none"\n'
 
 
 class Instance:

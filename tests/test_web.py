@@ -2,7 +2,6 @@
 and change, account deletion, city settings; and the failure paths (DESIGN.md "Web")."""
 import re
 import time
-from email import message_from_bytes
 
 import pytest
 import webtest
@@ -11,33 +10,6 @@ import db
 import frontend
 import user
 from instance import free_port
-
-
-class Relay:
-    """A real SMTP server (aiosmtpd) standing in for the instance's mail relay."""
-
-    def __init__(self):
-        from aiosmtpd.controller import Controller
-        self.mails = []
-        self.port = free_port()
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
-
-    async def handle_DATA(self, server, session, envelope):
-        self.mails.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-    def link(self, path: str) -> str:
-        """The path and query of the last link to `path` in the newest mail."""
-        body = self.mails[-1].get_payload(decode=True).decode()
-        return re.search(rf"https?://[^/\s]+({re.escape(path)}\?token=\S+)", body).group(1)
-
-
-@pytest.fixture
-def relay():
-    relay = Relay()
-    relay.controller.start()
-    yield relay
-    relay.controller.stop()
 
 
 @pytest.fixture
@@ -403,3 +375,18 @@ def test_session_cookie_is_secure_behind_https(core_for, sqlite_url, relay):
     assert "Secure" in cookie
     assert "https://ticketfrei.example/signup/confirm?token=" in \
         relay.mails[0].get_payload(decode=True).decode()
+
+
+def test_without_a_relay_the_mail_is_written_to_the_log_and_its_link_works(core_for, sqlite_url,
+                                                                            caplog):
+    settings, plugins, sessions = core_for(sqlite_url)
+    app = webtest.TestApp(frontend.make_app(settings, sessions, plugins))
+    with caplog.at_level("INFO", logger="mailer"):
+        post(app, "/signup", {"city": "berlin", "email": "orga@berlin.example",
+                              "password": "a good password"}, page_url="/signup")
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "mailer")
+    assert "no mail relay configured; mail to orga@berlin.example" in logged
+    link = re.search(r"http://[^/\s]+(/signup/confirm\?token=\S+)", logged).group(1)
+    confirm = app.get(link)
+    app.post("/signup/confirm", {"token": confirm.form["token"].value, "csrf": csrf(confirm)},
+             status=303)

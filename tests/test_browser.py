@@ -1,0 +1,89 @@
+"""A person's path through the running service in a real browser (Debian's chromium driven by
+Playwright): sign up, follow the mailed link, log in, change the trigger list, open the public
+page. Screenshots at phone and desktop widths go to test-output/browser/."""
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from instance import ROOT, wait_for
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = ROOT / "test-output" / "browser"
+
+
+@pytest.fixture
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (.ci/run installs Debian's chromium)")
+        pytest.skip("chromium is not installed: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield browser
+        browser.close()
+
+
+def test_organiser_signs_up_changes_triggers_and_the_running_censor_follows(
+        browser, make_instance, relay):
+    instance = make_instance(extra=relay.settings())
+    instance.start()
+    base = f"http://127.0.0.1:{instance.port}"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+
+    page.goto(base + "/")
+    page.click("text=Sign up")
+    page.fill("#city", "leipzig")
+    page.fill("#email", "orga@leipzig.example")
+    page.fill("#password", "a good password")
+    page.click("button:has-text('Sign up')")
+    page.wait_for_selector("text=Check your mail")
+
+    page.goto(base + relay.link("/signup/confirm"))  # the link from the captured mail
+    page.click("button:has-text('Create my city')")
+    page.wait_for_selector("h1:has-text('Leipzig')")
+    page.click("button:has-text('Log out')")
+    page.click("text=Log in")
+    page.fill("#email", "orga@leipzig.example")
+    page.fill("#password", "a good password")
+    page.click("button:has-text('Log in')")
+    page.wait_for_selector("#patterns-text")
+
+    city = instance.city_id("leipzig")
+    wait_for(lambda: {"leipzig/testnet:a", "leipzig/testnet:b"} <= instance.running_names(), 20,
+             what="the new city's bots")
+    censor_pid = instance.pid("censor")
+    instance.send(city, "a", "Zugbegleitung am Kiosk")  # no default pattern matches
+    wait_for(lambda: instance.sql("SELECT verdict FROM reports") == [("rejected",)], 20,
+             what="the first verdict")
+
+    page.fill("#patterns-text", "zugbegleitung\nkontrolleur")
+    page.click("button:has-text('Save the trigger patterns')")
+    page.wait_for_selector("text=The trigger patterns are saved")
+    page.fill("#markdown", "# Ticketfrei Leipzig\n\nSchreibt uns, wenn ihr **Kontrolleure** seht.")
+    page.click("button:has-text('Save the texts')")
+    page.wait_for_selector("text=The page texts are saved")
+    page.screenshot(path=str(SHOTS / "settings-desktop.png"), full_page=True)
+
+    instance.send(city, "a", "Zugbegleitung am Kiosk, zweite Tür")
+    instance.send(city, "a", "Kontrolle in der U1")  # the old list's pattern is gone
+    wait_for(lambda: instance.posted(city, "b"), 20, what="the report the new list lets through")
+    wait_for(lambda: instance.sql("SELECT count(*) FROM reports WHERE verdict IS NOT NULL")[0][0]
+             == 3, 20, what="all three verdicts")
+    assert [row[2] for row in instance.posted()] == ["Zugbegleitung am Kiosk, zweite Tür"]
+    assert instance.pid("censor") == censor_pid  # no restart was needed
+
+    page.goto(base + "/city/leipzig")
+    assert page.locator("h1").all_inner_texts() == ["Ticketfrei Leipzig"]
+    page.screenshot(path=str(SHOTS / "city-desktop.png"), full_page=True)
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    phone.goto(base + "/city/leipzig")
+    phone.screenshot(path=str(SHOTS / "city-phone.png"), full_page=True)
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
+    phone.goto(base + "/login")
+    phone.screenshot(path=str(SHOTS / "login-phone.png"), full_page=True)
