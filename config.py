@@ -61,6 +61,8 @@ CORE: dict[str, dict[str, Setting]] = {
                                   choices=("starttls", "tls", "none")),
         "relay_user": Setting("", help="SMTP relay user name"),
         "relay_password": Setting("", help="SMTP relay password", secret=True),
+        "relay_ca_file": Setting("", help="CA certificates to trust for the relay; empty: the "
+                                          "system's"),
     },
     "reports": {
         "retention_days": Setting(30.0, "float", "reports older than this are purged", minimum=0.01),

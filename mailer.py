@@ -40,14 +40,15 @@ def send(settings, mail: EmailMessage) -> None:
                  mail.get_content())
         return
     try:
+        context = ssl.create_default_context(cafile=relay.relay_ca_file or None)
         if relay.relay_security == "tls":
             client = smtplib.SMTP_SSL(relay.relay_host, relay.relay_port, timeout=30,
-                                      context=ssl.create_default_context())
+                                      context=context)
         else:
             client = smtplib.SMTP(relay.relay_host, relay.relay_port, timeout=30)
         with client:
             if relay.relay_security == "starttls":
-                client.starttls(context=ssl.create_default_context())
+                client.starttls(context=context)
             if relay.relay_user:
                 client.login(relay.relay_user, relay.relay_password)
             client.send_message(mail)
