@@ -3,6 +3,7 @@
 % def when(t):
 %   return strftime('%Y-%m-%d %H:%M', localtime(t)) if t else '–'
 % end
+% shown = {'running': 'running', 'starting': 'starting', 'backoff': 'restarting', 'inactive': 'stopped', 'stopped': 'stopped'}
 <h1>{{city.city.capitalize()}}</h1>
 <p>Your public page: <a href="/city/{{city.city}}">{{base_url}}/city/{{city.city}}</a></p>
 % if error:
@@ -20,7 +21,11 @@
   <tbody>
 % for row in status:
   <tr><td>{{row.network}} {{row.account}}</td>
-      <td class="state-{{row.state}}">{{row.state}}{{!'<br><small>' if row.last_error else ''}}{{row.last_error or ''}}{{!'</small>' if row.last_error else ''}}</td>
+      <td class="state-{{row.state}}">{{shown.get(row.state, row.state)}}
+% if row.last_error:
+        <br><small>{{row.last_error}}</small>
+% end
+      </td>
       <td>{{when(row.last_report_at)}}</td><td>{{when(row.last_delivery_at)}}</td></tr>
 % end
   </tbody>

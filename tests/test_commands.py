@@ -44,7 +44,7 @@ def test_taken_city_name_is_refused(make_instance):
     instance.create_city("berlin")
     result = instance.cli("city", "create", "Berlin", "--email", "other@x.example",
                           "--password-stdin", input="a good password\n", check=False)
-    assert result.returncode == 1 and "exists already" in result.stderr
+    assert result.returncode == 1 and "is on this instance already" in result.stderr
 
 
 def test_bad_city_name_or_email_is_refused(make_instance):
@@ -97,3 +97,13 @@ def test_pip_install_gives_a_ticketfrei_command():
         pytest.skip("not run from an installed environment")
     result = subprocess.run([str(command), "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "check-config" in result.stdout
+
+
+def test_every_top_level_module_is_packaged():
+    import tomllib
+
+    from instance import ROOT
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["py-modules"])
+    assert listed == {path.stem for path in ROOT.glob("*.py")}

@@ -338,7 +338,7 @@ def test_status_panel_shows_the_citys_bots(web):
                                      restarts=2, last_error="the network answers 503",
                                      last_report_at=time.time()))
     page = web.get("/settings")
-    assert "backoff" in page.text and "the network answers 503" in page.text
+    assert "restarting" in page.text and "the network answers 503" in page.text
     assert "Test network" in page.text  # the plugin's own panel
 
 
