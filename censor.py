@@ -178,8 +178,9 @@ class Censor:
             deliveries = []
             if accepted:
                 for network, account in bots.city_accounts(self.plugins, session, report.city_id):
-                    if (network, account.account) == (report.network, report.account):
-                        continue  # never back to where it came from
+                    if ((network, account.account) == (report.network, report.account)
+                            and not self.plugins[network].broadcasts_own_reports):
+                        continue  # not back to where it came from
                     delivery = db.Delivery(report_id=report.id, city_id=report.city_id,
                                            network=network, account=account.account,
                                            created_at=time.time())

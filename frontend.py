@@ -240,7 +240,8 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
         except user.TokenError as error:
             bottle.response.status = 400
             return page("message", title="This link does not work", text=str(error))
-        return page("confirm", token=token)
+        return page("confirm_action", action="/signup/confirm", token=token,
+                    title="Create your city", button="Create my city")
 
     @app.post("/signup/confirm")
     def signup_confirm():
@@ -345,9 +346,8 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
         with sessions.begin() as session:
             current = user.city_settings(session, login.user_id)
             rows = user.bot_status(session, current["city"].id)
-        values = dict(current, markdown=current["city"].markdown or "",
-                      mail_md=current["city"].mail_md or "", preview=None, message=None,
-                      error=None, status=rows, base_url=settings.web.base_url)
+        values = dict(current, markdown=current["city"].markdown or "", preview=None,
+                      message=None, error=None, status=rows, base_url=settings.web.base_url)
         values.update(shown)
         values["parts"] = plugin_parts("settings", city=current["city"], status=rows)
         bottle.response.status = status
@@ -361,13 +361,12 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
     def settings_texts():
         check_csrf()
         login = require_login()
-        markdown, mail_md = form("markdown"), form("mail_md")
+        markdown = form("markdown")
         if bottle.request.forms.get("action") == "preview":
-            return settings_page(markdown=markdown, mail_md=mail_md,
-                                 preview=(render_markdown(markdown), render_markdown(mail_md)))
+            return settings_page(markdown=markdown, preview=render_markdown(markdown))
         with sessions.begin() as session:
-            user.save_texts(session, login.user_id, markdown, mail_md)
-        return settings_page(message="The page texts are saved.")
+            user.save_texts(session, login.user_id, markdown=markdown)
+        return settings_page(message="The page text is saved.")
 
     @app.post("/settings/patterns")
     def settings_patterns():

@@ -8,19 +8,38 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 log = logging.getLogger(__name__)
 
+# Headers such as List-Unsubscribe hold long URLs that must stay on one line: the default
+# 78 characters would fold them into encoded words no mail program reads as a link.
+SMTP_POLICY = policy.SMTP.clone(max_line_length=998)
+
 
 class MailError(Exception):
-    """The relay could not take the mail; nothing was sent."""
+    """The relay did not take the mail. `permanent`: the recipient was refused for good (5xx);
+    otherwise the relay or the network failed, and the same mail may work later."""
+
+    def __init__(self, message: str, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def _is_permanent(error: Exception) -> bool:
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in error.recipients.values())
+    # A refused login or sender is this instance's problem, not the recipient's.
+    if isinstance(error, (smtplib.SMTPAuthenticationError, smtplib.SMTPSenderRefused)):
+        return False
+    return isinstance(error, smtplib.SMTPResponseException) and error.smtp_code >= 500
 
 
 def message(settings, to: str, subject: str, body: str, sender: str | None = None,
             headers: dict | None = None) -> EmailMessage:
-    mail = EmailMessage()
+    mail = EmailMessage(policy=SMTP_POLICY)
     mail["From"] = sender or f"{settings.instance.name} <{settings.mail.sender}>"
     mail["To"] = to
     mail["Subject"] = subject
@@ -54,4 +73,4 @@ def send(settings, mail: EmailMessage) -> None:
             client.send_message(mail)
     except (OSError, smtplib.SMTPException) as error:
         log.warning("the mail relay did not take a mail: %s", error)
-        raise MailError(str(error)) from error
+        raise MailError(str(error), permanent=_is_permanent(error)) from error

@@ -410,11 +410,16 @@ def city_settings(session, user_id: int) -> dict:
                 blocklist=_list_row(session, db.BadWords, user_id).words or "")
 
 
-def save_texts(session, user_id: int, markdown: str, mail_md: str) -> None:
-    if len(markdown) > MAX_TEXT or len(mail_md) > MAX_TEXT:
+def save_texts(session, user_id: int, markdown: str | None = None,
+               mail_md: str | None = None) -> None:
+    """The city page's text and the mailing list's text (None: leave as it is)."""
+    if len(markdown or "") > MAX_TEXT or len(mail_md or "") > MAX_TEXT:
         raise UserError(f"a page text may have at most {MAX_TEXT} characters")
     city = city_of(session, user_id)
-    city.markdown, city.mail_md = markdown, mail_md
+    if markdown is not None:
+        city.markdown = markdown
+    if mail_md is not None:
+        city.mail_md = mail_md
 
 
 def save_patterns(session, user_id: int, text: str) -> None:

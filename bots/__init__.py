@@ -90,6 +90,9 @@ class Bot:
     settings: ClassVar[dict[str, Setting]] = {}     # instance-wide keys, [bots.<name>]
     poll_interval: ClassVar[float] = 10.0           # seconds between recv_messages calls
     options: ClassVar = None                        # this plugin's settings, set by load()
+    # Whether a report that came in on an account is also sent out by that same account:
+    # true where intake and broadcast are one channel (a mailing list's subscribers).
+    broadcasts_own_reports: ClassVar[bool] = False
 
     def __init__(self, account: Account, settings, sessions):
         self.account = account

@@ -50,21 +50,17 @@
 </section>
 
 <section id="texts">
-<h2>Page texts</h2>
+<h2>Page text</h2>
 <form method="post" action="/settings/texts">
   <input type="hidden" name="csrf" value="{{csrf}}">
   <label for="markdown">Your city's public page (Markdown)</label>
   <textarea id="markdown" name="markdown" rows="10">{{markdown}}</textarea>
-  <label for="mail_md">Your mailing list page (Markdown)</label>
-  <textarea id="mail_md" name="mail_md" rows="6">{{mail_md}}</textarea>
   <button name="action" value="preview" class="secondary">Preview</button>
-  <button name="action" value="save">Save the texts</button>
+  <button name="action" value="save">Save the text</button>
 </form>
 % if preview:
-<h3>Preview of the public page</h3>
-<div class="preview">{{!preview[0]}}</div>
-<h3>Preview of the mailing list page</h3>
-<div class="preview">{{!preview[1]}}</div>
+<h3>Preview</h3>
+<div class="preview">{{!preview}}</div>
 % end
 </section>
 

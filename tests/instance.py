@@ -69,7 +69,8 @@ class Relay:
 class Instance:
     def __init__(self, directory: Path, database_url: str | None = None,
                  accounts=("a", "b"), supervisor: dict | None = None, extra: str = "",
-                 poll_interval: float = 0.1, log_level: str = "INFO", plugin_dirs=()):
+                 poll_interval: float = 0.1, log_level: str = "INFO", plugin_dirs=(),
+                 disabled=("mail",)):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.data = self.dir / "data"
@@ -84,7 +85,7 @@ class Instance:
             f'[database]\nurl = "{self.database_url}"\n'
             f'[web]\nport = {self.port}\n'
             f'[plugins]\ndirs = {json.dumps([str(TEST_PLUGINS), *map(str, plugin_dirs)])}\n'
-            'disabled = ["mail"]\n'
+            f'disabled = {json.dumps(list(disabled))}\n'
             "[supervisor]\n" + "".join(f"{k} = {v}\n" for k, v in timing.items()) +
             f"[bots.testnet]\naccounts = {json.dumps(list(accounts))}\n"
             f"poll_interval = {poll_interval}\n"

@@ -66,8 +66,8 @@ def test_organiser_signs_up_changes_triggers_and_the_running_censor_follows(
     page.click("button:has-text('Save the trigger patterns')")
     page.wait_for_selector("text=The trigger patterns are saved")
     page.fill("#markdown", "# Ticketfrei Leipzig\n\nSchreibt uns, wenn ihr **Kontrolleure** seht.")
-    page.click("button:has-text('Save the texts')")
-    page.wait_for_selector("text=The page texts are saved")
+    page.click("button:has-text('Save the text')")
+    page.wait_for_selector("text=The page text is saved")
     page.screenshot(path=str(SHOTS / "settings-desktop.png"), full_page=True)
 
     instance.send(city, "a", "Zugbegleitung am Kiosk, zweite Tür")

@@ -1,0 +1,217 @@
+"""The mail bot of one city: turns mails the SMTP service stored into reports, answers the
+subscribe and unsubscribe commands, and mails every accepted report to the city's confirmed
+subscribers through the instance's relay (mailer.py).
+
+Reports never carry the sender: a stored mail is deleted in the transaction that stores its
+report, and no log line names an address a report came from.
+"""
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote
+
+from sqlalchemy import delete, func, select
+
+import db
+import mailer
+import user
+from bots import Account, Bot, Report, TryLater
+from config import Setting
+
+from . import parse
+from .db import MailCity, MailInbox, MailSent, MailSubscriber
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBE_TTL = 7 * 24 * 3600
+
+
+def address(city: str, domain: str) -> str:
+    return f"{city.lower()}@{domain}"
+
+
+def subscribe_token(secret: bytes, city_id: int, email: str) -> str:
+    return user.make_token(secret, "mail-subscribe", f"{city_id}:{email}", SUBSCRIBE_TTL)
+
+
+def unsubscribe_token(secret: bytes, city_id: int, email: str) -> str:
+    # Never expires: an unsubscribe link in an old mail must keep working.
+    return user.make_token(secret, "mail-unsubscribe", f"{city_id}:{email}", None)
+
+
+def mail_enabled(session, city_id: int) -> bool:
+    row = session.get(MailCity, city_id)
+    return row is None or row.enabled != 0
+
+
+def send_confirmation(settings, session, city: db.City, email: str) -> None:
+    """The double opt-in mail: subscribing needs a click on its link."""
+    token = subscribe_token(user.instance_secret(session), city.id, email)
+    link = f"{settings.web.base_url}/bots/mail/confirm?token={quote(token)}"
+    mailer.send(settings, mailer.message(
+        settings, email, f"Confirm your subscription to Ticketfrei {city.city.capitalize()}",
+        f"Someone, perhaps you, asked to receive the reports of Ticketfrei "
+        f"{city.city.capitalize()} by mail. Follow this link to confirm:\n\n{link}\n\n"
+        "If you did not ask for this, ignore this mail.\n",
+        sender=_from(settings, city.city)))
+
+
+def _from(settings, city: str) -> str:
+    return f"Ticketfrei {city.capitalize()} <{address(city, settings.bots.mail.domain)}>"
+
+
+class MailBot(Bot):
+    poll_interval = 1.0  # the inbox is a local table the SMTP service fills
+    broadcasts_own_reports = True  # a mail to the city goes to the city's subscribers too
+    settings = {
+        "domain": Setting("localhost", help="a city's address is <city>@<domain>"),
+        "listen_host": Setting("127.0.0.1", help="address the SMTP service listens on"),
+        "listen_port": Setting(2525, "int", "port the SMTP service listens on", minimum=1,
+                               maximum=65535),
+        "max_size": Setting(1024 * 1024, "int", "larger mails are refused (552)", minimum=1024),
+        "tls_cert": Setting("", help="certificate file: offer STARTTLS"),
+        "tls_key": Setting("", help="key file of tls_cert"),
+        "max_bounces": Setting(3, "int", "permanent failures before an address is dropped",
+                               minimum=1),
+        "retry_delay": Setting(60.0, "float", "seconds before mail the relay refused for now "
+                                              "is tried again", minimum=0.1),
+    }
+
+    def __init__(self, account, settings, sessions):
+        super().__init__(account, settings, sessions)
+        self._seen = None
+
+    # --- accounts ------------------------------------------------------------------------
+    @classmethod
+    def accounts(cls, session, city_id=None):
+        off = set(session.scalars(select(MailCity.city_id).where(MailCity.enabled == 0)))
+        return [Account(c.id, str(c.id), address(c.name, cls.options.domain))
+                for c in user.list_cities(session) if city_id in (None, c.id) and c.id not in off]
+
+    @classmethod
+    def deactivate(cls, session, account, reason):
+        row = session.get(MailCity, account.city_id) or MailCity(city_id=account.city_id)
+        row.enabled = 0
+        session.add(row)
+
+    @classmethod
+    def forget_city(cls, session, city_id, user_id):
+        subscribers = select(MailSubscriber.id).where(MailSubscriber.city_id == city_id)
+        session.execute(delete(MailSent).where(MailSent.subscriber_id.in_(subscribers)))
+        for model in (MailSubscriber, MailInbox, MailCity):
+            session.execute(delete(model).where(model.city_id == city_id))
+
+    # --- receiving -----------------------------------------------------------------------
+    def recv_messages(self):
+        with self.sessions() as session:
+            city = session.get(db.City, self.account.city_id)
+            rows = session.scalars(select(MailInbox).where(
+                MailInbox.city_id == self.account.city_id).order_by(MailInbox.id).limit(50)).all()
+        reports = []
+        own = address(city.city, self.options.domain)
+        for row in rows:
+            mail = parse.parse(row.raw)
+            sender = parse.sender(mail)
+            if sender == own:
+                continue  # our own mail come back: relaying it would loop
+            action = parse.command(mail)
+            if action:
+                self._command(city, action, sender)
+                continue
+            text = parse.report_text(mail)
+            if text:
+                reports.append(Report(text=text, network_message_id=f"mail-{row.id}"))
+        self._seen = rows[-1].id if rows else None
+        return reports
+
+    def _command(self, city, action: str, sender: str | None) -> None:
+        if sender is None:
+            return
+        with self.sessions.begin() as session:
+            if action == "unsubscribe":
+                session.execute(delete(MailSubscriber).where(
+                    MailSubscriber.city_id == city.id, MailSubscriber.email == sender))
+                log.info("a subscriber left by mail")
+                return
+            try:
+                send_confirmation(self.config, session, city, sender)
+            except mailer.MailError as error:
+                if not error.permanent:
+                    raise TryLater(f"the relay did not take a confirmation mail: {error}",
+                                   self.options.retry_delay)
+            log.info("a subscription by mail is waiting for its confirmation")
+
+    def save_seen(self, session):
+        # The handled mails go, with their senders' addresses, together with their reports.
+        if self._seen is not None:
+            session.execute(delete(MailInbox).where(MailInbox.city_id == self.account.city_id,
+                                                    MailInbox.id <= self._seen))
+
+    # --- sending -------------------------------------------------------------------------
+    def send_messages(self, reports):
+        for report in reports:
+            self._send_report(report)
+            self.mark_delivered(report)
+            with self.sessions.begin() as session:
+                session.execute(delete(MailSent).where(MailSent.delivery_id == report.delivery_id))
+
+    def _send_report(self, report: Report) -> None:
+        with self.sessions.begin() as session:
+            city = session.get(db.City, self.account.city_id)
+            secret = user.instance_secret(session)
+            done = set(session.scalars(select(MailSent.subscriber_id).where(
+                MailSent.delivery_id == report.delivery_id)))
+            subscribers = [s for s in session.scalars(select(MailSubscriber).where(
+                MailSubscriber.city_id == city.id, MailSubscriber.dropped == 0))
+                if s.id not in done]
+        for subscriber in subscribers:
+            mail = self._mail(city, report, subscriber, secret)
+            try:
+                mailer.send(self.config, mail)
+            except mailer.MailError as error:
+                if not error.permanent:
+                    raise TryLater(f"the mail relay failed: {error}",
+                                   self.options.retry_delay) from error
+                self._bounced(subscriber.id, str(error))
+                continue
+            with self.sessions.begin() as session:
+                session.add(MailSent(delivery_id=report.delivery_id, subscriber_id=subscriber.id))
+
+    def _mail(self, city, report: Report, subscriber, secret):
+        base = self.config.web.base_url
+        unsubscribe = f"{base}/bots/mail/unsubscribe?token=" + quote(
+            unsubscribe_token(secret, city.id, subscriber.email))
+        first_line = report.text.strip().splitlines()[0] if report.text.strip() else "report"
+        mail = mailer.message(
+            self.config, subscriber.email,
+            f"Ticketfrei {city.city.capitalize()}: {first_line[:70]}",
+            f"{report.text}\n\n-- \nTicketfrei {city.city.capitalize()}: {base}/city/{city.city}\n"
+            f"Unsubscribe: {unsubscribe}\n",
+            sender=_from(self.config, city.city),
+            headers={"List-Id": f"Ticketfrei {city.city} <{city.city}.{self.options.domain}>",
+                     "List-Unsubscribe": f"<{unsubscribe}>",
+                     "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                     "Auto-Submitted": "auto-generated", "Precedence": "list"})
+        # The same Message-ID on a retry lets mail programs drop a duplicate.
+        del mail["Message-ID"]
+        mail["Message-ID"] = (f"<ticketfrei.{report.delivery_id}.{subscriber.id}"
+                              f"@{self.options.domain}>")
+        return mail
+
+    def _bounced(self, subscriber_id: int, error: str) -> None:
+        with self.sessions.begin() as session:
+            row = session.get(MailSubscriber, subscriber_id)
+            row.bounces += 1
+            row.last_error = error[:500]
+            if row.bounces >= self.options.max_bounces:
+                row.dropped = 1
+                log.warning("a subscriber address bounced %d times and is dropped", row.bounces)
+
+
+def subscriber_counts(session, city_id: int) -> tuple[int, list[MailSubscriber]]:
+    """(confirmed subscribers being mailed, dropped ones) for the organisers' panel."""
+    active = session.scalar(select(func.count()).select_from(MailSubscriber).where(
+        MailSubscriber.city_id == city_id, MailSubscriber.dropped == 0))
+    dropped = list(session.scalars(select(MailSubscriber).where(
+        MailSubscriber.city_id == city_id, MailSubscriber.dropped == 1)))
+    return active, dropped

@@ -1,0 +1,44 @@
+"""Tables of the mail bot: which cities have their list on, mails as received, subscribers,
+and which subscriber got which delivery."""
+import time
+
+from sqlalchemy import Float, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db import Base
+
+
+class MailCity(Base):
+    """A city's mailing list switch; no row means on."""
+    __tablename__ = "mail_cities"
+    city_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    enabled: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class MailInbox(Base):
+    """A mail as the SMTP service accepted it, until its city's bot turned it into a report.
+    It holds the sender's address, so the bot deletes it as soon as it is handled."""
+    __tablename__ = "mail_inbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    city_id: Mapped[int] = mapped_column(Integer, index=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+class MailSubscriber(Base):
+    __tablename__ = "mail_subscribers"
+    __table_args__ = (UniqueConstraint("city_id", "email"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    city_id: Mapped[int] = mapped_column(Integer, index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    bounces: Mapped[int] = mapped_column(Integer, default=0)
+    dropped: Mapped[int] = mapped_column(Integer, default=0)   # bounced for good: not mailed
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+class MailSent(Base):
+    """A report (delivery) that reached a subscriber: a retry never mails anyone twice."""
+    __tablename__ = "mail_sent"
+    delivery_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -1,0 +1,92 @@
+"""The instance's SMTP server (aiosmtpd), one process for all cities.
+
+It accepts a recipient only when it is <city>@<domain> of a city whose mailing list is on
+(550 for anything else: no open relay), refuses mails over the size limit (552), and answers
+250 only once the mail is stored in mail_inbox, so an accepted mail is never lost. The city's
+mail bot takes it from there. Touches cities (read) and mail_inbox (write).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+
+from aiosmtpd.controller import Controller
+
+import db
+import process
+import user
+
+from .bot import mail_enabled
+from .db import MailInbox
+
+log = logging.getLogger(__name__)
+
+
+class Inbox:
+    """aiosmtpd handler: recipients are cities; DATA is stored before it is acknowledged."""
+
+    def __init__(self, sessions, domain: str):
+        self.sessions = sessions
+        self.domain = domain.lower()
+
+    def _city_id(self, recipient: str) -> int | None:
+        local, _, domain = recipient.lower().rpartition("@")
+        if domain != self.domain or not local:
+            return None
+        with self.sessions() as session:
+            city = user.find_city(session, local)
+            if city is None or not city.enabled or not mail_enabled(session, city.id):
+                return None
+            return city.id
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        loop = asyncio.get_running_loop()
+        try:
+            city_id = await loop.run_in_executor(None, self._city_id, address)
+        except Exception:
+            log.exception("could not look the recipient up")
+            return "451 4.3.0 Please try again later"
+        if city_id is None:
+            return "550 5.1.1 No such city here"
+        envelope.rcpt_tos.append(address)
+        envelope.city_ids = getattr(envelope, "city_ids", []) + [city_id]
+        return "250 OK"
+
+    def _store(self, city_ids: list[int], raw: bytes) -> None:
+        with self.sessions.begin() as session:
+            for city_id in dict.fromkeys(city_ids):
+                session.add(MailInbox(city_id=city_id, raw=raw, received_at=time.time()))
+
+    async def handle_DATA(self, server, session, envelope):
+        raw = envelope.original_content or envelope.content
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                None, self._store, getattr(envelope, "city_ids", []), raw)
+        except Exception:
+            log.exception("could not store a mail")
+            return "451 4.3.0 Please try again later"
+        log.info("stored a mail for %d city(s)", len(set(getattr(envelope, "city_ids", []))))
+        return "250 OK: stored"
+
+
+def run(ctx: process.Context) -> None:
+    options = ctx.settings.bots.mail
+    # aiosmtpd logs every command, envelope sender included: reporters must not be named.
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
+    tls = None
+    if options.tls_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(options.tls_cert, options.tls_key or None)
+    controller = Controller(Inbox(db.open_sessions(ctx.settings), options.domain),
+                            hostname=options.listen_host, port=options.listen_port,
+                            data_size_limit=options.max_size, tls_context=tls,
+                            ident="Ticketfrei", server_hostname=options.domain)
+    controller.start()
+    log.info("SMTP on %s:%s for *@%s", options.listen_host, options.listen_port, options.domain)
+    while True:
+        process.beat(ctx)
+        time.sleep(1)

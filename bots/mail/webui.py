@@ -1,0 +1,118 @@
+"""The mail bot's web UI at /bots/mail/: subscribing (double opt-in), unsubscribing (a link
+that keeps working, and RFC 8058 one-click), and the organisers' panel (list on or off, the
+mail page text). Uses frontend's helpers for logins, CSRF and pages."""
+import logging
+
+import bottle
+from sqlalchemy import delete, select
+
+import frontend
+import mailer
+import user
+
+from .bot import send_confirmation
+from .db import MailCity, MailSubscriber
+
+log = logging.getLogger(__name__)
+
+
+def _message(title, text, status=200):
+    bottle.response.status = status
+    return frontend.page("message", title=title, text=text)
+
+
+def _read(token: str, purpose: str) -> tuple[int, str]:
+    with frontend._site.sessions.begin() as session:
+        subject = user.read_token(user.instance_secret(session), token, purpose)
+    city_id, _, email = subject.partition(":")
+    return int(city_id), email
+
+
+def make_app(settings, sessions, notify_main):
+    app = bottle.Bottle()
+
+    @app.post("/<name>/subscribe")
+    def subscribe(name):
+        frontend.check_csrf()
+        email = frontend.form("email", 300).strip()
+        if not user.EMAIL.match(email) or len(email) > user.MAX_EMAIL:
+            return _message("Not subscribed", "That is not an e-mail address.", 400)
+        with sessions.begin() as session:
+            city = user.city_page(session, name)
+            if city is None:
+                return _message("Not subscribed", "There is no such city here.", 404)
+            try:
+                send_confirmation(settings, session, city, email.lower())
+            except mailer.MailError:
+                return _message("Not subscribed", "We could not send the confirmation mail. "
+                                "Please try again later.", 503)
+        return _message("Check your mail", "We sent you a mail: follow its link to receive "
+                        "the reports.")
+
+    @app.get("/confirm")
+    def confirm_form():
+        token = bottle.request.query.getunicode("token") or ""
+        try:
+            _read(token, "mail-subscribe")
+        except user.TokenError as error:
+            return _message("This link does not work", str(error), 400)
+        return frontend.page("confirm_action", action="/bots/mail/confirm", token=token,
+                             title="Subscribe", button="Yes, send me the reports")
+
+    @app.post("/confirm")
+    def confirm():
+        frontend.check_csrf()
+        try:
+            city_id, email = _read(frontend.form("token", 2000), "mail-subscribe")
+        except user.TokenError as error:
+            return _message("This link does not work", str(error), 400)
+        with sessions.begin() as session:
+            row = session.scalar(select(MailSubscriber).where(
+                MailSubscriber.city_id == city_id, MailSubscriber.email == email))
+            if row is None:
+                session.add(MailSubscriber(city_id=city_id, email=email))
+            else:  # subscribing again gives a dropped address another chance
+                row.dropped, row.bounces = 0, 0
+        log.info("a subscriber confirmed")
+        return _message("Subscribed", "You will receive the city's reports by mail. Every mail "
+                        "has a link to unsubscribe.")
+
+    @app.get("/unsubscribe")
+    def unsubscribe_form():
+        token = bottle.request.query.getunicode("token") or ""
+        try:
+            _read(token, "mail-unsubscribe")
+        except user.TokenError as error:
+            return _message("This link does not work", str(error), 400)
+        return frontend.page("confirm_action", action="/bots/mail/unsubscribe", token=token,
+                             title="Unsubscribe", button="Unsubscribe")
+
+    @app.post("/unsubscribe")
+    def unsubscribe():
+        # The token is the permission: RFC 8058 one-click POSTs carry no CSRF field, and a
+        # forged request could do nothing the link's owner would not want.
+        token = bottle.request.query.getunicode("token") or frontend.form("token", 2000)
+        try:
+            city_id, email = _read(token, "mail-unsubscribe")
+        except user.TokenError as error:
+            return _message("This link does not work", str(error), 400)
+        with sessions.begin() as session:
+            session.execute(delete(MailSubscriber).where(MailSubscriber.city_id == city_id,
+                                                         MailSubscriber.email == email))
+        return _message("Unsubscribed", "You will get no more mail from this list.")
+
+    @app.post("/<name>/settings")
+    def panel(name):
+        frontend.check_csrf()
+        city = frontend.require_city(name)
+        with sessions.begin() as session:
+            row = session.get(MailCity, city.id) or MailCity(city_id=city.id, enabled=1)
+            session.add(row)
+            if "enabled" in bottle.request.forms:
+                row.enabled = 1 if bottle.request.forms.get("enabled") == "1" else 0
+            if "mail_md" in bottle.request.forms:
+                user.save_texts(session, city.user_id, mail_md=frontend.form("mail_md"))
+        notify_main()
+        bottle.redirect("/settings#mail", 303)
+
+    return app

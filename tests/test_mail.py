@@ -1,0 +1,296 @@
+"""The mail bot with the real service running: mails in over SMTP (aiosmtpd), reports out to
+subscribers through a real relay (aiosmtpd) and to the city's other bots (the test network)."""
+import os
+import re
+import signal
+import smtplib
+import time
+from email.message import EmailMessage
+from http.cookiejar import CookieJar
+from urllib.parse import urlencode
+from urllib.request import HTTPCookieProcessor, build_opener
+
+import pytest
+
+from instance import Relay, free_port, wait_for
+
+DOMAIN = "ticketfrei.test"
+
+
+class PickyRelay(Relay):
+    """A relay that refuses bounce* addresses for good and later* ones twice for now."""
+
+    def __init__(self):
+        super().__init__()
+        self.refused_for_now = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("bounce"):
+            return "550 5.1.1 No such user"
+        if address.startswith("later") and self.refused_for_now < 2:
+            self.refused_for_now += 1
+            return "451 4.3.0 Try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+@pytest.fixture
+def picky_relay():
+    relay = PickyRelay()
+    relay.controller.start()
+    yield relay
+    relay.controller.stop()
+
+
+@pytest.fixture
+def city_with_mail(make_instance, picky_relay):
+    """A running instance with berlin and hamburg, their mail bots and the SMTP service."""
+    smtp_port = free_port()
+    instance = make_instance(disabled=(), extra=picky_relay.settings() + (
+        f'[bots.mail]\ndomain = "{DOMAIN}"\nlisten_port = {smtp_port}\nretry_delay = 0.5\n'))
+    instance.smtp_port, instance.relay = smtp_port, picky_relay
+    instance.ids = {city: instance.create_city(city) for city in ("berlin", "hamburg")}
+    instance.start()
+    wanted = {"service:mail"} | {f"{c}/mail:{i}" for c, i in instance.ids.items()} | {
+        f"{c}/testnet:{a}" for c in instance.ids for a in "ab"}
+    wait_for(lambda: wanted <= instance.running_names(), 30, what="the mail bots and service")
+    wait_for(lambda: smtp_greets(smtp_port), 20, what="the SMTP service to greet")
+    return instance
+
+
+def smtp_greets(port) -> bool:
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=5) as client:
+            return client.noop()[0] == 250
+    except OSError:
+        return False
+
+
+def mail(text, to=f"berlin@{DOMAIN}", sender="Erika Reporter <erika@example.org>", subject="",
+         **extra) -> EmailMessage:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, to, subject
+    if text is not None:
+        message.set_content(text, **extra)
+    return message
+
+
+def send(instance, message, to=None, sender="erika@example.org"):
+    with smtplib.SMTP("127.0.0.1", instance.smtp_port, timeout=10) as client:
+        return client.sendmail(sender, [to or message["To"]], message.as_bytes())
+
+
+def subscribe(instance, city, *emails):
+    for email in emails:
+        instance.sql("INSERT INTO mail_subscribers (city_id, email, bounces, dropped, created_at)"
+                     " VALUES (:c, :e, 0, 0, 0)", c=instance.ids[city], e=email)
+
+
+def received(relay, to=None):
+    return [m for m in relay.mails if to is None or m["To"] == to]
+
+
+class Browser:
+    """A visitor of the running web UI: keeps cookies, sends forms with their CSRF token."""
+
+    def __init__(self, instance):
+        self.base = f"http://127.0.0.1:{instance.port}"
+        self.opener = build_opener(HTTPCookieProcessor(CookieJar()))
+
+    def get(self, path):
+        with self.opener.open(self.base + path, timeout=20) as response:
+            return response.read().decode()
+
+    def submit(self, path, page, **fields):
+        """POST to path with the fields and the CSRF token and hidden token of `page`."""
+        for name in ("csrf", "token"):
+            found = re.search(rf'name="{name}" value="([^"]+)"', page)
+            if found and name not in fields:
+                fields[name] = found.group(1)
+        with self.opener.open(self.base + path, urlencode(fields).encode(), timeout=20) as response:
+            return response.read().decode()
+
+
+def link(relay, path):
+    body = relay.mails[-1].get_payload(decode=True).decode()
+    return re.search(rf"https?://[^/\s]+({re.escape(path)}\?token=\S+)", body).group(1)
+
+
+# --- relaying --------------------------------------------------------------------------------
+
+def test_mail_to_the_city_reaches_its_subscribers_and_other_bots_without_its_sender(
+        city_with_mail):
+    instance, relay = city_with_mail, city_with_mail.relay
+    berlin, hamburg = instance.ids["berlin"], instance.ids["hamburg"]
+    subscribe(instance, "berlin", "ada@example.org", "bob@example.org")
+    subscribe(instance, "hamburg", "hamburg-reader@example.org")
+    assert send(instance, mail("Kontrolle U1 Alexanderplatz, 2 Leute in Zivil")) == {}
+    wait_for(lambda: len(received(relay)) == 2, 20, what="two mails at the relay")
+    wait_for(lambda: len(instance.posted(berlin)) == 2, 20, what="both test network bots")
+    assert {m["To"] for m in relay.mails} == {"ada@example.org", "bob@example.org"}
+    for message in relay.mails:
+        assert message["From"] == f"Ticketfrei Berlin <berlin@{DOMAIN}>"
+        assert message["Message-ID"] and message["Date"]
+        assert message["List-Unsubscribe"].startswith("<http")
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert "Kontrolle U1 Alexanderplatz" in message.get_payload(decode=True).decode()
+        assert "erika" not in message.as_string().lower()
+    assert [row[2] for row in instance.posted(berlin)] == [
+        "Kontrolle U1 Alexanderplatz, 2 Leute in Zivil"] * 2
+    assert instance.posted(hamburg) == [] and received(relay, "hamburg-reader@example.org") == []
+    # The stored mail, with the sender's address, is gone; the log never named the sender.
+    assert instance.sql("SELECT count(*) FROM mail_inbox")[0][0] == 0
+    assert "erika" not in instance.log().lower()
+
+
+def test_report_from_another_network_reaches_the_subscribers(city_with_mail):
+    instance = city_with_mail
+    subscribe(instance, "berlin", "ada@example.org")
+    instance.send(instance.ids["berlin"], "a", "Kontrolle Tram M4")
+    wait_for(lambda: received(instance.relay, "ada@example.org"), 20, what="the mail")
+    assert "Kontrolle Tram M4" in instance.relay.mails[0]["Subject"]
+
+
+@pytest.mark.parametrize("to", ["atlantis@ticketfrei.test", "berlin@example.org", "berlin",
+                                "postmaster@ticketfrei.test"])
+def test_mail_to_an_unknown_address_is_refused_with_550(city_with_mail, to):
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        send(city_with_mail, mail("Kontrolle U1"), to=to)
+    assert list(refused.value.recipients.values())[0][0] == 550
+
+
+def test_mail_to_a_city_with_its_list_off_is_refused(city_with_mail):
+    city_with_mail.sql("INSERT INTO mail_cities (city_id, enabled) VALUES (:c, 0)",
+                       c=city_with_mail.ids["hamburg"])
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        send(city_with_mail, mail("Kontrolle U1", to=f"hamburg@{DOMAIN}"))
+
+
+def test_mail_over_the_size_limit_is_refused_with_552(city_with_mail):
+    message = mail("Kontrolle U1 mit Foto")
+    message.add_attachment(os.urandom(5 * 1024 * 1024), maintype="application",
+                           subtype="octet-stream", filename="photo.jpg")
+    with pytest.raises(smtplib.SMTPException) as refused:
+        send(city_with_mail, message)
+    assert "552" in str(refused.value) or getattr(refused.value, "smtp_code", None) == 552
+    assert city_with_mail.sql("SELECT count(*) FROM mail_inbox")[0][0] == 0
+
+
+def raw_mails():
+    html = mail("<p>Kontrolle <b>Bus 100</b></p>", subtype="html")
+    latin = mail("Kontrolleure am Südkreuz", charset="iso-8859-1", cte="quoted-printable")
+    b64 = mail("Kontrolle in der S-Bahn nach Köpenick", charset="utf-8", cte="base64")
+    empty = mail(None, subject="Kontrolle U2 Gleisdreieck")
+    headers8 = ("From: J\u00fcrgen <j@example.org>\r\nSubject: Kontrolle U9 S\u00fcd\r\n\r\n"
+                ).encode()
+    broken = (b"From: a@example.org\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: "
+              b'multipart/mixed; boundary="XYZ"\r\n\r\n--XYZ\r\nContent-Type: text/plain\r\n\r\n'
+              b"Kontrolle Tram 12\r\n--NOPE--\r\n")
+    bare = b"From: a@example.org\r\n\r\nKontrolle U4\r\n"  # no Date, To or Subject
+    loop = mail("Kontrolle U1 (our own mail)", sender=f"Ticketfrei <berlin@{DOMAIN}>")
+    return [(html.as_bytes(), "Kontrolle Bus 100"), (latin.as_bytes(), "Kontrolleure am Südkreuz"),
+            (b64.as_bytes(), "Kontrolle in der S-Bahn nach Köpenick"),
+            (empty.as_bytes(), "Kontrolle U2 Gleisdreieck"), (headers8, "Kontrolle U9 Süd"),
+            (broken, "Kontrolle Tram 12"), (bare, "Kontrolle U4"), (loop.as_bytes(), None)]
+
+
+def test_odd_mails_are_read_or_ignored_without_crashing_anything(city_with_mail):
+    instance = city_with_mail
+    cases = raw_mails()
+    with smtplib.SMTP("127.0.0.1", instance.smtp_port, timeout=10) as client:
+        for raw, _ in cases:
+            assert client.sendmail("x@example.org", [f"berlin@{DOMAIN}"], raw) == {}
+    expected = sorted(text for _, text in cases if text)
+    wait_for(lambda: instance.sql("SELECT count(*) FROM mail_inbox")[0][0] == 0, 30,
+             what="every mail to be handled")
+    assert sorted(r[0] for r in instance.sql("SELECT text FROM reports")) == expected
+    row = instance.row(f"berlin/mail:{instance.ids['berlin']}")
+    assert row["state"] == "running" and row["restarts"] == 0
+    assert instance.row("service:mail")["restarts"] == 0
+
+
+def test_mail_stored_while_its_bot_is_down_is_relayed_once_after_the_restart(city_with_mail):
+    instance = city_with_mail
+    subscribe(instance, "berlin", "ada@example.org")
+    name = f"berlin/mail:{instance.ids['berlin']}"
+    pid = instance.pid(name)
+    os.kill(pid, signal.SIGSTOP)  # stored by the service, not yet read by the bot
+    send(instance, mail("Kontrolle U7 Rathaus Neukölln"))
+    assert instance.sql("SELECT count(*) FROM mail_inbox")[0][0] == 1
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: len(instance.posted(instance.ids["berlin"])) == 2, 30,
+             what="the report at both other bots")
+    time.sleep(1.5)
+    assert [row[3] for row in instance.posted()] == [1, 1]
+    wait_for(lambda: received(instance.relay, "ada@example.org"), 20, what="the subscriber's mail")
+    time.sleep(1.5)
+    assert len(received(instance.relay, "ada@example.org")) == 1
+    assert instance.row(name)["restarts"] == 1
+
+
+# --- subscribers -----------------------------------------------------------------------------
+
+def test_subscribe_confirm_receive_and_unsubscribe_by_link_and_one_click(city_with_mail):
+    instance, relay = city_with_mail, city_with_mail.relay
+    visitor = Browser(instance)
+    page = visitor.get("/city/berlin")
+    assert f"berlin@{DOMAIN}" in page
+    answer = visitor.submit("/bots/mail/berlin/subscribe", page, email="reader@example.org")
+    assert "Check your mail" in answer
+    assert instance.sql("SELECT count(*) FROM mail_subscribers")[0][0] == 0  # double opt-in
+    confirm_link = link(relay, "/bots/mail/confirm")
+    assert "Subscribed" in visitor.submit("/bots/mail/confirm", visitor.get(confirm_link))
+
+    instance.send(instance.ids["berlin"], "a", "Kontrolle U2 Potsdamer Platz")
+    wait_for(lambda: received(relay, "reader@example.org")[1:], 20, what="the report by mail")
+    unsubscribe = link(relay, "/bots/mail/unsubscribe")
+    page = Browser(instance).get(unsubscribe)  # another browser: the link is enough
+    assert "Unsubscribed" in Browser(instance).submit("/bots/mail/unsubscribe", page)
+    assert instance.sql("SELECT count(*) FROM mail_subscribers")[0][0] == 0
+
+    # subscribe again, then leave with the one-click POST a mail program sends (RFC 8058)
+    visitor.submit("/bots/mail/confirm", visitor.get(confirm_link))
+    assert instance.sql("SELECT count(*) FROM mail_subscribers")[0][0] == 1
+    one_click = Browser(instance)
+    with one_click.opener.open(one_click.base + unsubscribe,
+                               b"List-Unsubscribe=One-Click", timeout=20) as response:
+        assert response.status == 200
+    assert instance.sql("SELECT count(*) FROM mail_subscribers")[0][0] == 0
+
+
+def test_subscribe_and_unsubscribe_by_mail(city_with_mail):
+    instance, relay = city_with_mail, city_with_mail.relay
+    send(instance, mail("", subject="subscribe", sender="Leser <leser@example.org>"),
+         sender="leser@example.org")
+    wait_for(lambda: received(relay, "leser@example.org"), 20, what="the confirmation mail")
+    visitor = Browser(instance)
+    visitor.submit("/bots/mail/confirm", visitor.get(link(relay, "/bots/mail/confirm")))
+    assert instance.sql("SELECT email FROM mail_subscribers") == [("leser@example.org",)]
+    assert instance.sql("SELECT count(*) FROM reports")[0][0] == 0  # a command, not a report
+    send(instance, mail("", subject="unsubscribe", sender="leser@example.org"),
+         sender="leser@example.org")
+    wait_for(lambda: instance.sql("SELECT count(*) FROM mail_subscribers")[0][0] == 0, 20,
+             what="the subscriber to leave")
+
+
+def test_bouncing_address_is_dropped_and_shown_and_a_busy_relay_is_retried(city_with_mail):
+    instance, relay = city_with_mail, city_with_mail.relay
+    subscribe(instance, "berlin", "bounce@example.org", "later@example.org", "ada@example.org")
+    for n in range(3):
+        instance.send(instance.ids["berlin"], "a", f"Kontrolle U{n + 1}")
+    wait_for(lambda: len(received(relay, "ada@example.org")) == 3, 30, what="three reports")
+    wait_for(lambda: len(received(relay, "later@example.org")) == 3, 30,
+             what="the address the relay refused for now")
+    assert instance.sql("SELECT dropped, bounces FROM mail_subscribers WHERE email = "
+                        "'bounce@example.org'") == [(1, 3)]
+    assert received(relay, "bounce@example.org") == []
+    assert relay.refused_for_now == 2
+    subjects = [m["Subject"] for m in received(relay, "ada@example.org")]
+    assert len(set(subjects)) == 3  # nobody got a report twice
+    wait_for(lambda: instance.sql("SELECT count(*) FROM deliveries WHERE network = 'mail' AND "
+                                  "state = 'done'")[0][0] == 3, 20, what="deliveries done")
+    organiser = Browser(instance)
+    organiser.submit("/login", organiser.get("/login"), email="orga@berlin.example",
+                     password="a good password")
+    panel = organiser.get("/settings")
+    assert "bounce@example.org" in panel and "2 subscriber(s)" in panel
