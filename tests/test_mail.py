@@ -294,3 +294,27 @@ def test_bouncing_address_is_dropped_and_shown_and_a_busy_relay_is_retried(city_
                      password="a good password")
     panel = organiser.get("/settings")
     assert "bounce@example.org" in panel and "2 subscriber(s)" in panel
+
+
+def test_smtp_service_offers_starttls_when_a_certificate_is_configured(make_instance, tmp_path):
+    import ssl
+    import subprocess
+    cert, key = tmp_path / "smtp.pem", tmp_path / "smtp.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    port = free_port()
+    instance = make_instance(disabled=(), extra=(
+        f'[bots.mail]\ndomain = "{DOMAIN}"\nlisten_port = {port}\n'
+        f'tls_cert = "{cert}"\ntls_key = "{key}"\n'))
+    instance.create_city("berlin")
+    instance.start()
+    wait_for(lambda: smtp_greets(port), 20, what="the SMTP service to greet")
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.ehlo()
+        assert client.has_extn("starttls")
+        client.starttls(context=ssl.create_default_context(cafile=str(cert)))
+        assert client.sendmail("x@example.org", [f"berlin@{DOMAIN}"],
+                               mail("Kontrolle U1").as_bytes()) == {}
+    wait_for(lambda: instance.sql("SELECT count(*) FROM reports")[0][0] == 1, 20,
+             what="the report from the encrypted mail")
