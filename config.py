@@ -52,6 +52,9 @@ CORE: dict[str, dict[str, Setting]] = {
         "port": Setting(8080, "int", "port the web UI listens on", minimum=1, maximum=65535),
         "base_url": Setting("", help="public URL of the web UI; empty means http://host:port"),
         "threads": Setting(4, "int", "waitress worker threads", minimum=1, maximum=64),
+        "trusted_proxy": Setting("", help="address of a reverse proxy whose X-Forwarded-For "
+                                          "is believed ('*': any; only if nothing else can "
+                                          "reach the port)"),
     },
     "mail": {
         "sender": Setting("ticketfrei@localhost", help="From address of the instance's own mail"),

@@ -525,5 +525,12 @@ def frontend_process(ctx: process.Context) -> None:
             time.sleep(1)
 
     threading.Thread(target=beat_forever, daemon=True, name="heartbeat").start()
+    proxy = {}
+    if settings.web.trusted_proxy:
+        # waitress then sets REMOTE_ADDR (login throttling) and the scheme from the proxy's
+        # headers, and drops those headers from anyone else.
+        proxy = dict(trusted_proxy=settings.web.trusted_proxy, trusted_proxy_count=1,
+                     trusted_proxy_headers="x-forwarded-for x-forwarded-proto",
+                     clear_untrusted_proxy_headers=True)
     waitress.serve(with_errors_logged(app), host=settings.web.host, port=settings.web.port,
-                   threads=settings.web.threads, ident="Ticketfrei", _quiet=True)
+                   threads=settings.web.threads, ident="Ticketfrei", _quiet=True, **proxy)

@@ -390,3 +390,36 @@ def test_without_a_relay_the_mail_is_written_to_the_log_and_its_link_works(core_
     confirm = app.get(link)
     app.post("/signup/confirm", {"token": confirm.form["token"].value, "csrf": csrf(confirm)},
              status=303)
+
+
+def test_behind_a_trusted_proxy_failed_logins_count_per_forwarded_client(make_instance,
+                                                                          monkeypatch):
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+    from http.cookiejar import CookieJar
+
+    monkeypatch.setenv("TICKETFREI_WEB_TRUSTED_PROXY", "*")
+    instance = make_instance()
+    instance.start()
+    base = f"http://127.0.0.1:{instance.port}"
+
+    def attempt(client, n):
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+        token = csrf_text(opener.open(base + "/login", timeout=10).read().decode())
+        form = urllib.parse.urlencode({"csrf": token, "email": f"guess{n}@example.org",
+                                       "password": "guess"}).encode()
+        request = urllib.request.Request(base + "/login", form,
+                                         headers={"X-Forwarded-For": client})
+        try:
+            return opener.open(request, timeout=10).status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    assert [attempt("203.0.113.5", n) for n in range(user.FREE_FAILURES)] == [400] * 5
+    assert attempt("203.0.113.5", 99) == 429
+    assert attempt("203.0.113.6", 99) == 400
+
+
+def csrf_text(page: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
