@@ -2,9 +2,10 @@
 
 Pages for the public (landing page, one page per city) and for organisers (sign-up, login,
 password reset, city settings, account), and the mount point of every bot's own web UI
-(bots/<name>/webui.py at /bots/<name>/), which uses this module's helpers: current_login(),
-require_city(), check_csrf(), page(). The logic lives in user.py; this module speaks HTTP,
-and tells main when the database changed so the running processes follow.
+(bots/<name>/webui.py at /bots/<name>/), which uses this module's helpers:
+current_login(), require_city(), check_csrf(), page(), form(), link_token(), signing_secret().
+The logic lives in user.py; this module speaks HTTP, and tells main when the database changed
+so the running processes follow.
 """
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ def render_markdown(text: str | None) -> str:
 
 # --- helpers for this app and for the bots' web UIs ------------------------------------------
 
-def _secret() -> bytes:
+def signing_secret() -> bytes:
+    """The instance's key for signed tokens (mailed links, CSRF tokens of visitors)."""
     if getattr(_site, "secret", None) is None:
         with _site.sessions.begin() as session:
             _site.secret = user.instance_secret(session)
@@ -98,7 +100,7 @@ def csrf_token() -> str:
     if login is not None:
         return login.csrf
     anchor = _anon_anchor(create=True)
-    return hmac.new(_secret(), f"csrf:{anchor}".encode(), hashlib.sha256).hexdigest()
+    return hmac.new(signing_secret(), f"csrf:{anchor}".encode(), hashlib.sha256).hexdigest()
 
 
 def check_csrf() -> None:
@@ -109,7 +111,7 @@ def check_csrf() -> None:
         expected = login.csrf
     else:
         anchor = _anon_anchor(create=False)
-        expected = anchor and hmac.new(_secret(), f"csrf:{anchor}".encode(),
+        expected = anchor and hmac.new(signing_secret(), f"csrf:{anchor}".encode(),
                                        hashlib.sha256).hexdigest()
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
         bottle.abort(403, "This form has expired or did not come from this site. "
@@ -128,6 +130,17 @@ def form(name: str, limit: int = user.MAX_TEXT) -> str:
     if len(value) > limit:
         bottle.abort(413, f"The field {name} is too long.")
     return value
+
+
+def link_token(purpose: str) -> str:
+    """The token of a mailed link (its `token` query) if it is valid for purpose; a page
+    saying why not (400) otherwise."""
+    token = bottle.request.query.getunicode("token") or ""
+    try:
+        user.read_token(signing_secret(), token, purpose)
+    except user.TokenError as error:
+        bottle.abort(400, f"This link does not work: {error}.")
+    return token
 
 
 def _address() -> str:
@@ -209,7 +222,7 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
         password = form("password", user.MAX_PASSWORD)
         try:
             with sessions.begin() as session:
-                token = user.start_signup(session, _secret(), email, password, city_name)
+                token = user.start_signup(session, signing_secret(), email, password, city_name)
                 if token is None:
                     _mail(email, "Your Ticketfrei account",
                           "Someone, perhaps you, tried to sign up on "
@@ -234,13 +247,7 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
 
     @app.get("/signup/confirm")
     def signup_confirm_form():
-        token = bottle.request.query.getunicode("token") or ""
-        try:
-            user.read_token(_secret(), token, "signup")
-        except user.TokenError as error:
-            bottle.response.status = 400
-            return page("message", title="This link does not work", text=str(error))
-        return page("confirm_action", action="/signup/confirm", token=token,
+        return page("confirm_action", action="/signup/confirm", token=link_token("signup"),
                     title="Create your city", button="Create my city")
 
     @app.post("/signup/confirm")
@@ -248,7 +255,7 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
         check_csrf()
         try:
             with sessions.begin() as session:
-                city = user.confirm_signup(session, _secret(), form("token", 2000))
+                city = user.confirm_signup(session, signing_secret(), form("token", 2000))
                 _log_in(session, city.user_id)
         except user.UserError as error:
             bottle.response.status = 400
@@ -299,7 +306,7 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
         email = form("email", 300)
         try:
             with sessions() as session:
-                token = user.start_reset(session, _secret(), email)
+                token = user.start_reset(session, signing_secret(), email)
             if token is not None:
                 _mail(email.strip(), "Reset your Ticketfrei password",
                       "Follow this link within an hour to choose a new password:\n\n"
@@ -315,13 +322,7 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
 
     @app.get("/reset/confirm")
     def reset_confirm_form():
-        token = bottle.request.query.getunicode("token") or ""
-        try:
-            user.read_token(_secret(), token, "reset")
-        except user.TokenError as error:
-            bottle.response.status = 400
-            return page("message", title="This link does not work", text=str(error))
-        return page("new_password", token=token, error=None)
+        return page("new_password", token=link_token("reset"), error=None)
 
     @app.post("/reset/confirm")
     def reset_confirm():
@@ -329,7 +330,7 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
         token = form("token", 2000)
         try:
             with sessions.begin() as session:
-                user_id = user.finish_reset(session, _secret(), token,
+                user_id = user.finish_reset(session, signing_secret(), token,
                                             form("password", user.MAX_PASSWORD))
                 _log_in(session, user_id)
         except user.TokenError as error:
@@ -446,6 +447,10 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
                     text=f"Your account, the city {name} and all its data are deleted.")
 
     # --- errors and headers ----------------------------------------------------------------
+    @app.error(400)
+    def bad_request(error):
+        return _error_page("Bad request", error.body)
+
     @app.error(403)
     def forbidden(error):
         return _error_page("Forbidden", error.body)
