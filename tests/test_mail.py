@@ -318,3 +318,27 @@ def test_smtp_service_offers_starttls_when_a_certificate_is_configured(make_inst
                                mail("Kontrolle U1").as_bytes()) == {}
     wait_for(lambda: instance.sql("SELECT count(*) FROM reports")[0][0] == 1, 20,
              what="the report from the encrypted mail")
+
+
+def test_version_2_subscribers_are_taken_over_once(make_instance, picky_relay):
+    from test_v2_database import make_v2_database
+    smtp_port = free_port()
+    instance = make_instance(disabled=(), extra=picky_relay.settings() + (
+        f'[bots.mail]\ndomain = "{DOMAIN}"\nlisten_port = {smtp_port}\n'))
+    instance.data.mkdir(parents=True)
+    make_v2_database(instance.data / "ticketfrei.sqlite")
+    instance.sql("INSERT INTO mailinglist (user_id, email) VALUES (1, 'old@example.org'), "
+                 "(1, 'OLD@example.org'), (1, 'not an address'), (2, 'other@example.org')")
+    instance.start()
+    wait_for(lambda: instance.sql("SELECT email FROM mail_subscribers") == [("old@example.org",)],
+             30, what="the version 2 subscriber to be taken over")
+    instance.send(1, "a", "Kontrolle U1 Plärrer")
+    wait_for(lambda: received(picky_relay, "old@example.org"), 20, what="the report by mail")
+    # Unsubscribed in version 3, not brought back by the next start.
+    instance.sql("DELETE FROM mail_subscribers")
+    instance.stop()
+    instance.start()
+    wait_for(lambda: "Nürnberg/mail:1" in instance.running_names(), 20, what="the mail bot")
+    time.sleep(2)
+    assert instance.sql("SELECT count(*) FROM mail_subscribers")[0][0] == 0
+    assert instance.sql("SELECT count(*) FROM mailinglist")[0][0] == 4  # version 2's table as it was

@@ -19,7 +19,7 @@ from bots import Account, Bot, Report, TryLater
 from config import Setting
 
 from . import parse
-from .db import MailCity, MailInbox, MailSent, MailSubscriber
+from .db import MailCity, MailInbox, MailSent, MailSubscriber, V2MailingList
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,8 @@ class MailBot(Bot):
 
     @classmethod
     def deactivate(cls, session, account, reason):
-        row = session.get(MailCity, account.city_id) or MailCity(city_id=account.city_id)
+        row = session.get(MailCity, account.city_id) or MailCity(city_id=account.city_id,
+                                                                 v2_imported=0)
         row.enabled = 0
         session.add(row)
 
@@ -100,6 +101,34 @@ class MailBot(Bot):
         session.execute(delete(MailSent).where(MailSent.subscriber_id.in_(subscribers)))
         for model in (MailSubscriber, MailInbox, MailCity):
             session.execute(delete(model).where(model.city_id == city_id))
+
+    def run(self, ctx):
+        self._take_over_v2_subscribers()
+        super().run(ctx)
+
+    def _take_over_v2_subscribers(self) -> None:
+        """Version 2's confirmed subscribers become ours, once: a later unsubscribe sticks."""
+        with self.sessions.begin() as session:
+            switch = session.get(MailCity, self.account.city_id)
+            if switch is None:
+                switch = MailCity(city_id=self.account.city_id, enabled=1, v2_imported=0)
+                session.add(switch)
+            if switch.v2_imported:
+                return
+            city = session.get(db.City, self.account.city_id)
+            known = set(session.scalars(select(MailSubscriber.email).where(
+                MailSubscriber.city_id == city.id)))
+            taken = 0
+            for email in session.scalars(select(V2MailingList.email).where(
+                    V2MailingList.user_id == city.user_id)):
+                email = (email or "").strip().lower()
+                if user.EMAIL.match(email) and email not in known:
+                    session.add(MailSubscriber(city_id=city.id, email=email))
+                    known.add(email)
+                    taken += 1
+            switch.v2_imported = 1
+        if taken:
+            log.info("took over %d subscriber(s) of version 2's mailing list", taken)
 
     # --- receiving -----------------------------------------------------------------------
     def recv_messages(self):

@@ -13,6 +13,16 @@ class MailCity(Base):
     __tablename__ = "mail_cities"
     city_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     enabled: Mapped[int] = mapped_column(Integer, default=1)
+    v2_imported: Mapped[int] = mapped_column(Integer, default=0)  # version 2's list taken over
+
+
+class V2MailingList(Base):
+    """Version 2's confirmed subscribers (ref/ticketfrei2-schema.md), read once per city."""
+    __tablename__ = "mailinglist"
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    email: Mapped[str | None] = mapped_column(Text)
 
 
 class MailInbox(Base):

@@ -97,7 +97,8 @@ def make_app(settings, sessions, notify_main):
         frontend.check_csrf()
         city = frontend.require_city(name)
         with sessions.begin() as session:
-            row = session.get(MailCity, city.id) or MailCity(city_id=city.id, enabled=1)
+            row = session.get(MailCity, city.id) or MailCity(city_id=city.id, enabled=1,
+                                                             v2_imported=0)
             session.add(row)
             if "enabled" in bottle.request.forms:
                 row.enabled = 1 if bottle.request.forms.get("enabled") == "1" else 0
