@@ -342,3 +342,19 @@ def test_version_2_subscribers_are_taken_over_once(make_instance, picky_relay):
     time.sleep(2)
     assert instance.sql("SELECT count(*) FROM mail_subscribers")[0][0] == 0
     assert instance.sql("SELECT count(*) FROM mailinglist")[0][0] == 4  # version 2's table as it was
+
+
+def test_bounces_and_auto_replies_to_the_city_are_not_relayed(city_with_mail):
+    instance = city_with_mail
+    vacation = mail("Ich bin im Urlaub.\n> Kontrolle U1 Alexanderplatz", subject="Re: Kontrolle")
+    vacation["Auto-Submitted"] = "auto-replied"
+    send(instance, vacation)
+    bounce = mail("Kontrolle U1 Alexanderplatz could not be delivered",
+                  sender="MAILER-DAEMON@example.org")
+    send(instance, bounce, sender="")  # null envelope sender: a bounce
+    send(instance, mail("Kontrolle U2 Gleisdreieck"))
+    wait_for(lambda: instance.sql("SELECT count(*) FROM reports")[0][0] == 1, 20,
+             what="the one real report")
+    time.sleep(2)
+    assert instance.sql("SELECT text FROM reports") == [("Kontrolle U2 Gleisdreieck",)]
+    assert instance.sql("SELECT count(*) FROM mail_inbox")[0][0] == 0

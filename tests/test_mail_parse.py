@@ -104,3 +104,25 @@ def test_subscribe_and_unsubscribe_subjects_are_commands():
 def test_broken_from_header_gives_no_sender():
     raw = b"From: <<<@@@>>>\r\nSubject: x\r\n\r\nKontrolle\r\n"
     assert parse.sender(parse.parse(raw)) is None
+
+
+@pytest.mark.parametrize("headers", [{"Auto-Submitted": "auto-replied"},
+                                     {"Auto-Submitted": "auto-generated"},
+                                     {"Precedence": "bulk"}, {"Precedence": "list"}])
+def test_auto_replies_and_list_mail_are_automatic(headers):
+    message = EmailMessage()
+    message["From"] = "someone@example.org"
+    for name, value in headers.items():
+        message[name] = value
+    message.set_content("I am on holiday. > Kontrolle U1")
+    assert parse.is_automatic(parse.parse(message.as_bytes()))
+
+
+def test_delivery_status_notification_is_automatic_and_a_person_is_not():
+    raw = (b"From: MAILER-DAEMON@example.org\r\nSubject: Undelivered Mail\r\nMIME-Version: 1.0\r\n"
+           b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+           b"--B\r\nContent-Type: text/plain\r\n\r\nKontrolle U1 could not be delivered\r\n--B--\r\n")
+    assert parse.is_automatic(parse.parse(raw))
+    assert not parse.is_automatic(parse.parse(mail("Kontrolle U1")))
+    person = parse.parse(mail("Kontrolle U1").replace(b"Subject:", b"Auto-Submitted: no\r\nSubject:"))
+    assert not parse.is_automatic(person)

@@ -141,8 +141,8 @@ class MailBot(Bot):
         for row in rows:
             mail = parse.parse(row.raw)
             sender = parse.sender(mail)
-            if sender == own:
-                continue  # our own mail come back: relaying it would loop
+            if sender == own or parse.is_automatic(mail):
+                continue  # our own mail, a bounce or an auto-reply: relaying it would loop
             action = parse.command(mail)
             if action:
                 self._command(city, action, sender)

@@ -43,6 +43,15 @@ def subject(mail: EmailMessage) -> str:
     return " ".join(_header(mail, "Subject").split())
 
 
+def is_automatic(mail: EmailMessage) -> bool:
+    """Bounces, auto-replies and list mail: they quote our own mails, and relaying them
+    would loop (RFC 3834's Auto-Submitted, RFC 3462's multipart/report, Precedence)."""
+    auto = _header(mail, "Auto-Submitted").strip().lower()
+    precedence = _header(mail, "Precedence").strip().lower()
+    return ((auto != "" and not auto.startswith("no")) or precedence in ("bulk", "junk", "list")
+            or mail.get_content_type() == "multipart/report")
+
+
 def command(mail: EmailMessage) -> str | None:
     word = subject(mail).lower()
     return word if word in ("subscribe", "unsubscribe") else None

@@ -60,6 +60,9 @@ class Inbox:
                 session.add(MailInbox(city_id=city_id, raw=raw, received_at=time.time()))
 
     async def handle_DATA(self, server, session, envelope):
+        if envelope.mail_from in ("", "<>"):
+            # A bounce (null sender, RFC 5321): it is about a mail we sent, never a report.
+            return "250 OK: bounce discarded"
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
