@@ -40,7 +40,8 @@ ANON_COOKIE = "tf_anon"    # anchors the CSRF token of visitors who are not logg
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})
 # Bottle caches templates by the identity of the lookup list: keep one list per directory.
 _LOOKUP = [str(HERE / "templates")]
-_site = SimpleNamespace()  # this process's app: settings, sessions, plugins, notify_main
+# This process's app, for bot web UIs too: settings, sessions, plugins, notify_main.
+site = SimpleNamespace()
 
 
 def render_markdown(text: str | None) -> str:
@@ -52,17 +53,17 @@ def render_markdown(text: str | None) -> str:
 
 def signing_secret() -> bytes:
     """The instance's key for signed tokens (mailed links, CSRF tokens of visitors)."""
-    if getattr(_site, "secret", None) is None:
-        with _site.sessions.begin() as session:
-            _site.secret = user.instance_secret(session)
-    return _site.secret
+    if getattr(site, "secret", None) is None:
+        with site.sessions.begin() as session:
+            site.secret = user.instance_secret(session)
+    return site.secret
 
 
 def current_login():
     """The logged-in session of this request (a db.WebSession), or None."""
     environ = bottle.request.environ
     if "ticketfrei.login" not in environ:
-        with _site.sessions.begin() as session:
+        with site.sessions.begin() as session:
             environ["ticketfrei.login"] = user.find_session(session, bottle.request.get_cookie(COOKIE))
     return environ["ticketfrei.login"]
 
@@ -77,7 +78,7 @@ def require_login():
 def require_city(name: str | None = None):
     """The logged-in organiser's city (a db.City); 403 if `name` is another city."""
     login = require_login()
-    with _site.sessions() as session:
+    with site.sessions() as session:
         city = user.city_of(session, login.user_id)
     if name is not None and name.lower() != city.city.lower():
         bottle.abort(403, "These are not your city's settings.")
@@ -89,7 +90,7 @@ def _anon_anchor(create: bool) -> str | None:
     if (not anchor or len(anchor) > 100) and create:
         anchor = secrets.token_urlsafe(24)
         bottle.response.set_cookie(ANON_COOKIE, anchor, httponly=True, samesite="lax",
-                                   secure=_site.secure, path="/")
+                                   secure=site.secure, path="/")
         bottle.request.cookies[ANON_COOKIE] = anchor
     return anchor
 
@@ -120,7 +121,7 @@ def check_csrf() -> None:
 
 def page(template: str, lookup=None, **values) -> str:
     return bottle.template(template, template_lookup=lookup or _LOOKUP,
-                           instance=_site.settings.instance.name, login=current_login(),
+                           instance=site.settings.instance.name, login=current_login(),
                            csrf=csrf_token(), **values)
 
 
@@ -152,21 +153,21 @@ def _address() -> str:
 def _log_in(session, user_id: int) -> None:
     token = user.open_session(session, user_id)
     bottle.response.set_cookie(COOKIE, token, httponly=True, samesite="lax",
-                               secure=_site.secure, path="/", max_age=user.SESSION_IDLE)
+                               secure=site.secure, path="/", max_age=user.SESSION_IDLE)
 
 
 def _mail(to: str, subject: str, body: str) -> None:
-    mailer.send(_site.settings, mailer.message(_site.settings, to, subject, body))
+    mailer.send(site.settings, mailer.message(site.settings, to, subject, body))
 
 
 def _link(path: str, token: str) -> str:
-    return f"{_site.settings.web.base_url}{path}?token={quote(token)}"
+    return f"{site.settings.web.base_url}{path}?token={quote(token)}"
 
 
 # --- the app ---------------------------------------------------------------------------------
 
 def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bottle:
-    _site.__dict__.update(settings=settings, sessions=sessions, plugins=plugins,
+    site.__dict__.update(settings=settings, sessions=sessions, plugins=plugins,
                           notify_main=notify_main, secret=None,
                           secure=settings.web.base_url.startswith("https://"))
     plugin_lookup = {name: [str(Path(importlib.import_module(f"bots.{name}").__path__[0]))]

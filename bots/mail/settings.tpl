@@ -1,11 +1,11 @@
 % from bots.mail.bot import address, mail_enabled, subscriber_counts
 % import frontend
-% with frontend._site.sessions() as s:
+% with frontend.site.sessions() as s:
 %   on = mail_enabled(s, city.id)
 %   active, dropped = subscriber_counts(s, city.id)
 % end
 <h2 id="mail">Mailing list</h2>
-<p>Reports by mail go to <strong>{{address(city.city, frontend._site.settings.bots.mail.domain)}}</strong>.
+<p>Reports by mail go to <strong>{{address(city.city, frontend.site.settings.bots.mail.domain)}}</strong>.
 The list is <strong>{{'on' if on else 'off'}}</strong> and has {{active}} subscriber(s).</p>
 % if dropped:
 <p>These addresses bounced and get no more mail:</p>
