@@ -165,8 +165,10 @@ def test_mail_to_an_unknown_address_is_refused_with_550(city_with_mail, to):
 
 
 def test_mail_to_a_city_with_its_list_off_is_refused(city_with_mail):
-    city_with_mail.sql("INSERT INTO mail_cities (city_id, enabled) VALUES (:c, 0)",
-                       c=city_with_mail.ids["hamburg"])
+    hamburg = city_with_mail.ids["hamburg"]
+    wait_for(lambda: city_with_mail.sql("SELECT 1 FROM mail_cities WHERE city_id = :c", c=hamburg),
+             20, what="hamburg's mail bot to have started")
+    city_with_mail.sql("UPDATE mail_cities SET enabled = 0 WHERE city_id = :c", c=hamburg)
     with pytest.raises(smtplib.SMTPRecipientsRefused):
         send(city_with_mail, mail("Kontrolle U1", to=f"hamburg@{DOMAIN}"))
 

@@ -12,8 +12,9 @@ class MailCity(Base):
     """A city's mailing list switch; no row means on."""
     __tablename__ = "mail_cities"
     city_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    enabled: Mapped[int] = mapped_column(Integer, default=1)
-    v2_imported: Mapped[int] = mapped_column(Integer, default=0)  # version 2's list taken over
+    enabled: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Version 2's list taken over (server defaults: rows written by plain SQL work too).
+    v2_imported: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class V2MailingList(Base):
