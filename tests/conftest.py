@@ -79,10 +79,8 @@ def postgres_url(postgres_server):
 @pytest.fixture
 def relay():
     """A running SMTP relay that keeps every mail it is handed."""
-    relay = Relay()
-    relay.controller.start()
-    yield relay
-    relay.controller.stop()
+    with Relay() as relay:
+        yield relay
 
 
 @pytest.fixture

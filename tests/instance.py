@@ -56,6 +56,13 @@ class Relay:
         self.mails.append(message_from_bytes(envelope.content))
         return "250 OK"
 
+    def __enter__(self) -> "Relay":
+        self.controller.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.controller.stop()
+
     def link(self, path: str) -> str:
         """The path and query of the link to `path` in the newest mail."""
         body = self.mails[-1].get_payload(decode=True).decode()

@@ -36,10 +36,8 @@ class PickyRelay(Relay):
 
 @pytest.fixture
 def picky_relay():
-    relay = PickyRelay()
-    relay.controller.start()
-    yield relay
-    relay.controller.stop()
+    with PickyRelay() as relay:
+        yield relay
 
 
 @pytest.fixture

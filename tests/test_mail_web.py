@@ -55,6 +55,11 @@ def test_subscribing_with_a_bad_address_is_refused_and_stores_nothing(core_for, 
              status=404)
     forged = "/bots/mail/confirm?token=eyJwIjoibWFpbC1zdWJzY3JpYmUifQ.AAAA"
     assert "not valid" in app.get(forged, status=400).text
+    posted = app.post("/bots/mail/confirm", {"token": "eyJwIjoibWFpbC1zdWJzY3JpYmUifQ.AAAA",
+                                             "csrf": csrf(page)}, status=400)
+    assert "This link does not work" in posted.text
+    assert "not valid" in app.post("/bots/mail/unsubscribe?token=forged.AAAA",
+                                   b"List-Unsubscribe=One-Click", status=400).text
     with sessions() as session:
         assert session.query(MailSubscriber).count() == 0
     assert len(relay.mails) == 1  # only the sign-up's

@@ -22,7 +22,11 @@ def _message(title, text, status=200):
 
 
 def _read(token: str, purpose: str) -> tuple[int, str]:
-    subject = user.read_token(frontend.signing_secret(), token, purpose)
+    """(city id, address) of a link's token; a 400 page, as for link_token(), if it is bad."""
+    try:
+        subject = user.read_token(frontend.signing_secret(), token, purpose)
+    except user.TokenError as error:
+        bottle.abort(400, f"This link does not work: {error}.")
     city_id, _, email = subject.partition(":")
     return int(city_id), email
 
@@ -57,10 +61,7 @@ def make_app(settings, sessions, notify_main):
     @app.post("/confirm")
     def confirm():
         frontend.check_csrf()
-        try:
-            city_id, email = _read(frontend.form("token", 2000), "mail-subscribe")
-        except user.TokenError as error:
-            return _message("This link does not work", str(error), 400)
+        city_id, email = _read(frontend.form("token", 2000), "mail-subscribe")
         with sessions.begin() as session:
             row = session.scalar(select(MailSubscriber).where(
                 MailSubscriber.city_id == city_id, MailSubscriber.email == email))
@@ -83,10 +84,7 @@ def make_app(settings, sessions, notify_main):
         # The token is the permission: RFC 8058 one-click POSTs carry no CSRF field, and a
         # forged request could do nothing the link's owner would not want.
         token = bottle.request.query.getunicode("token") or frontend.form("token", 2000)
-        try:
-            city_id, email = _read(token, "mail-unsubscribe")
-        except user.TokenError as error:
-            return _message("This link does not work", str(error), 400)
+        city_id, email = _read(token, "mail-unsubscribe")
         with sessions.begin() as session:
             session.execute(delete(MailSubscriber).where(MailSubscriber.city_id == city_id,
                                                          MailSubscriber.email == email))
