@@ -204,8 +204,8 @@ class Instance:
         """Flip an account's behaviour on the test network: paused, hang, refuse, fail, crash, active."""
         if not self.sql("SELECT id FROM testnet_accounts WHERE city_id = :c AND name = :a",
                         c=city_id, a=account):
-            self.sql("INSERT INTO testnet_accounts (city_id, name, active, paused, hang, refuse,"
-                     " fail, crash) VALUES (:c, :a, 1, 0, 0, 0, 0, 0)", c=city_id, a=account)
+            self.sql("INSERT INTO testnet_accounts (city_id, name) VALUES (:c, :a)",
+                     c=city_id, a=account)
         for flag, value in flags.items():
             self.sql(f"UPDATE testnet_accounts SET {flag} = :v WHERE city_id = :c AND name = :a",
                      v=int(value), c=city_id, a=account)

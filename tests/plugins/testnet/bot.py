@@ -50,8 +50,7 @@ class TestnetBot(Bot):
         row = session.scalar(select(TestnetAccount).where(TestnetAccount.city_id == city_id,
                                                           TestnetAccount.name == name))
         if row is None and create:
-            row = TestnetAccount(city_id=city_id, name=name, active=1, paused=0, hang=0, refuse=0,
-                                 fail=0, crash=0)
+            row = TestnetAccount(city_id=city_id, name=name)
             session.add(row)
         return row
 

@@ -12,12 +12,17 @@ class TestnetAccount(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     city_id: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(64))
-    active: Mapped[int] = mapped_column(Integer, default=1)
-    paused: Mapped[int] = mapped_column(Integer, default=0)   # the network answers "try later"
-    hang: Mapped[int] = mapped_column(Integer, default=0)     # receiving blocks forever
-    refuse: Mapped[int] = mapped_column(Integer, default=0)   # credentials refused
-    fail: Mapped[int] = mapped_column(Integer, default=0)     # connections fail (like a 503)
-    crash: Mapped[int] = mapped_column(Integer, default=0)    # the bot hits a bug on receiving
+    active: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # the network answers "try later"
+    paused: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # receiving blocks forever
+    hang: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # credentials refused
+    refuse: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # connections fail (like a 503)
+    fail: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # the bot hits a bug on receiving
+    crash: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     reason: Mapped[str | None] = mapped_column(Text)
 
 
