@@ -10,15 +10,20 @@ from __future__ import annotations
 import time
 
 from sqlalchemy import (Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        UniqueConstraint, create_engine, event)
+                        UniqueConstraint, create_engine, delete, event, select)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 # Delivery states; a delivery is "done" only once the network accepted it.
 PENDING, DONE, FAILED = "pending", "done", "failed"
-# Verdicts the censor stores with each report.
-ACCEPTED, REJECTED = "accepted", "rejected"
+# Verdicts stored with each report: the censor's accepted or rejected (by the city's rules, or
+# refused by its bot, e.g. an automatic mail), or set aside: a message that could not be read, or
+# a report that could not be judged, after SET_ASIDE_AFTER attempts. The reason is stored with it.
+ACCEPTED, REJECTED, SET_ASIDE = "accepted", "rejected", "set-aside"
+# Attempts at one piece of work (reading one message, judging one report, sending one delivery
+# with an unexpected error) before it is set aside so that the work behind it flows on.
+SET_ASIDE_AFTER = 3
 
 
 class Base(DeclarativeBase):
@@ -111,7 +116,7 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("report_id", "network", "account"),
-        Index("ix_deliveries_todo", "network", "account", "state"),
+        Index("ix_deliveries_todo", "city_id", "network", "account", "state"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     report_id: Mapped[int] = mapped_column(Integer, ForeignKey("reports.id"))
@@ -123,6 +128,17 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float, default=time.time)
     done_at: Mapped[float | None] = mapped_column(Float)
+
+
+class WorkAttempt(Base):
+    """One piece of work that failed, or was under way when its process died: counts attempts
+    across restarts so that a message or report that kills its process is set aside.
+    `key` names the work, e.g. "read:<city>:<network>:<account>:<message>" or "judge:<report>"."""
+    __tablename__ = "work_attempts"
+    key: Mapped[str] = mapped_column(String(600), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[float] = mapped_column(Float, default=time.time)
 
 
 class ProcessStatus(Base):
@@ -171,12 +187,57 @@ class LoginFailure(Base):
     last_at: Mapped[float] = mapped_column(Float, default=time.time)
 
 
+# --- Attempts -------------------------------------------------------------------------------
+
+def attempts(session, keys) -> dict[str, WorkAttempt]:
+    """The recorded attempts among keys (normally none: a table of trouble only)."""
+    keys = list(keys)
+    if not keys:
+        return {}
+    return {row.key: row for row in session.scalars(
+        select(WorkAttempt).where(WorkAttempt.key.in_(keys)))}
+
+
+def count_attempt(sessions, key: str, error: str | None = None, add: int = 1) -> int:
+    """Record one more attempt at `key` (or `add` more: -1 takes back an attempt that failed
+    through no fault of the work, 0 only records the error) in a transaction of its own, so
+    that it counts even if the process dies in the attempt; returns the count."""
+    with sessions.begin() as session:
+        row = session.get(WorkAttempt, key)
+        if row is None:
+            row = WorkAttempt(key=key, count=0)
+            session.add(row)
+        row.count = max(0, row.count + add)
+        if error is not None:
+            row.last_error = error
+        row.updated_at = time.time()
+        return row.count
+
+
+def forget_attempts(session, keys) -> None:
+    """The work is done (or set aside): drop its record, in the transaction that finishes it."""
+    keys = list(keys)
+    if keys:
+        session.execute(delete(WorkAttempt).where(WorkAttempt.key.in_(keys)))
+
+
+def clean_text(text: str) -> str:
+    """Text as every database takes it: no NUL or other control characters but tab and newline
+    (PostgreSQL refuses NUL), no lone surrogates (left by undecodable bytes)."""
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return text.translate(_CONTROL)
+
+
+_CONTROL = {c: None for c in [*range(0, 9), 11, 12, *range(14, 32), 127]}
+
+
 # --- Engine and sessions ---------------------------------------------------------------------
 
 def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
     """An engine for this process. SQLite gets WAL and a busy timeout: many processes write."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": busy_timeout})
+        # hide_parameters: an error's text (logged, shown in status) never carries report text.
+        engine = create_engine(url, connect_args={"timeout": busy_timeout}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
@@ -189,7 +250,8 @@ def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
         return engine
     if url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]  # psycopg 3 is what we install
-    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2,
+                         hide_parameters=True)
 
 
 def make_sessions(engine: Engine) -> sessionmaker:

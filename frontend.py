@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import importlib
 import logging
 import secrets
@@ -524,13 +525,39 @@ def frontend_process(ctx: process.Context) -> None:
                    notify_main=lambda: process.database_changed(ctx))
     log.info("web UI on http://%s:%s/", settings.web.host, settings.web.port)
 
-    # waitress runs the app in worker threads; beat from a thread of our own.
-    def beat_forever():
+    # The heartbeat proves the server serves: a thread asks this server's own /healthz over
+    # HTTP and beats only when the answer came. Until waitress listens (serve() below blocks)
+    # the checks fail; main gives a new process a full heartbeat_timeout to get going. A
+    # check waits at most a third of that timeout, so a lost request is retried in time.
+    host = settings.web.host.strip().strip("[]")
+    own = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    check_timeout = min(10.0, max(1.0, settings.supervisor.heartbeat_timeout / 3))
+
+    def serving() -> bool:
+        # http.client logs nothing, and waitress logs no request lines.
+        conn = http.client.HTTPConnection(own, settings.web.port, timeout=check_timeout)
+        try:
+            conn.request("GET", "/healthz", headers={"Connection": "close"})
+            response = conn.getresponse()
+            return response.status == 200 and response.read() == b"ok\n"
+        except (OSError, http.client.HTTPException):
+            return False
+        finally:
+            conn.close()
+
+    def beat_while_serving():
+        logged = False
         while True:
-            process.beat(ctx)
+            try:
+                if serving():
+                    process.beat(ctx)
+            except Exception:  # the watchdog must not die; a missed beat is all it may cause
+                if not logged:
+                    log.exception("the health check failed unexpectedly")
+                    logged = True
             time.sleep(1)
 
-    threading.Thread(target=beat_forever, daemon=True, name="heartbeat").start()
+    threading.Thread(target=beat_while_serving, daemon=True, name="heartbeat").start()
     proxy = {}
     if settings.web.trusted_proxy:
         # waitress then sets REMOTE_ADDR (login throttling) and the scheme from the proxy's

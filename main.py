@@ -73,18 +73,25 @@ class Child:
     bot: dict = field(default_factory=dict)
     watch_heartbeat: bool = True
     process: Any = None
-    inbox: Any = None
+    inbox: Any = None             # main's write end of the child's Inbox (process.post)
     state: str = "starting"
     wanted: bool = True
     restarts: int = 0
     failures: int = 0
     next_start: float = 0.0
     started_at: float = 0.0
+    killed_by_main: bool = False
     error_this_run: bool = False
     last_error: str | None = None
     last_report_at: float | None = None
     last_delivery_at: float | None = None
     flushed: dict | None = None  # the status row as last written
+
+
+# Signals by which somebody else ends a process; a crash of our own code is an exit status or
+# a signal such as SIGSEGV or SIGABRT.
+KILLED_FROM_OUTSIDE = {signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP,
+                       signal.SIGQUIT}
 
 
 def describe_exit(code: int | None) -> str:
@@ -136,12 +143,11 @@ class Supervisor:
     def desired(self) -> tuple[dict[tuple, dict], set[str]]:
         want = {("censor",): dict(name="censor", kind="censor", target=censor.censor_process),
                 ("frontend",): dict(name="frontend", kind="frontend",
-                                    target=frontend.frontend_process, watch_heartbeat=False)}
+                                    target=frontend.frontend_process)}
         for name in self.plugins:
             if bots.has_module(name, "service.py"):
                 want[("service", name)] = dict(name=f"service:{name}", kind="service",
-                                               target=bots.service_process, bot=dict(network=name),
-                                               watch_heartbeat=False)
+                                               target=bots.service_process, bot=dict(network=name))
         broken = set()
         with self.sessions() as session:
             cities = {c.id: c for c in user.list_cities(session, enabled_only=True)}
@@ -186,16 +192,20 @@ class Supervisor:
                 elif child.state == "inactive":
                     log.info("%s is active again", child.name)
                     child.state, child.failures, child.next_start = "starting", 0, 0.0
+                    child.last_error = None  # the refusal is history once it was reconnected
             for key, child in self.children.items():
                 if key not in want and child.wanted and not (key[0] == "bot" and key[2] in broken):
                     log.info("stopping %s: no longer wanted", child.name)
                     child.wanted = False
                     if child.process is not None and child.process.is_alive():
+                        child.killed_by_main = True
                         child.process.terminate()
 
     # --- process life ----------------------------------------------------------------------
     def start(self, child: Child) -> None:
-        inbox = self.mp.Queue() if child.kind in ("bot", "censor") else None
+        inbox = writer = None
+        if child.kind in ("bot", "censor"):
+            inbox, writer = process.inbox_pipe(self.mp)
         from_child, to_main = self.mp.Pipe(duplex=False)
         ctx = process.Context(name=child.name, kind=child.kind, settings=self.settings,
                               heartbeat=child.heartbeat, lifeline=self.lifeline,
@@ -206,19 +216,21 @@ class Supervisor:
             # The new inbox is in place before the process reads its unfinished work from
             # the database: news is either in that read or in the new inbox.
             self._drop_inbox(child)
-            child.inbox = inbox
+            child.inbox = writer
             self.pipes[from_child] = child
         proc.start()
         to_main.close()  # the child's copy is the only one left: EOF when it dies
+        if inbox is not None:
+            inbox.close()  # likewise: main only writes
         self._poke_listener.send(b"")
         child.process = proc
         child.started_at = time.monotonic()
         child.state = "running"
+        child.killed_by_main = False
         child.error_this_run = False
 
     def _drop_inbox(self, child: Child) -> None:
         if child.inbox is not None:
-            child.inbox.cancel_join_thread()
             child.inbox.close()
             child.inbox = None
 
@@ -239,9 +251,14 @@ class Supervisor:
         now = time.monotonic()
         if now - child.started_at >= self.settings.supervisor.stable_after:
             child.failures = 0
-        child.failures += 1
         sup = self.settings.supervisor
-        delay = min(sup.backoff_max, sup.backoff_initial * 2 ** (child.failures - 1))
+        if code is not None and -code in KILLED_FROM_OUTSIDE and not child.killed_by_main:
+            # Killed by somebody else (an operator, the OOM killer, a test): not a crash loop
+            # of ours, so back at once, yet never faster than backoff_initial.
+            delay = sup.backoff_initial
+        else:
+            child.failures += 1
+            delay = min(sup.backoff_max, sup.backoff_initial * 2 ** (child.failures - 1))
         child.state = "backoff"
         child.next_start = now + delay
         if not child.error_this_run:
@@ -260,6 +277,7 @@ class Supervisor:
                     child.last_error = f"no heartbeat for {now - child.heartbeat.value:.0f} s"
                     child.error_this_run = True
                     log.warning("%s: %s, killing it", child.name, child.last_error)
+                    child.killed_by_main = True
                     proc.kill()
             elif child.wanted and child.state in ("starting", "backoff") and now >= child.next_start:
                 if child.state == "backoff":
@@ -293,17 +311,18 @@ class Supervisor:
 
     def dispatch(self, child: Child | None, message: tuple) -> None:
         kind = message[0]
+        # News that cannot be posted (the process is down, or its inbox is full) is dropped:
+        # the censor and the bots find their work in the database when they start and in
+        # their periodic look.
         if kind == "report":
             censor_ = self.children.get(("censor",))
             if censor_ is not None and censor_.inbox is not None:
-                censor_.inbox.put(message[1])
-            # else: the censor reads undecided reports from the database when it starts
+                process.post(censor_.inbox, message[1])
         elif kind == "news":
             for city_id, network, account, delivery_id in message[1]:
                 bot = self.children.get(("bot", city_id, network, account))
                 if bot is not None and bot.inbox is not None:
-                    bot.inbox.put(delivery_id)
-                # else: the bot reads its pending deliveries when it starts
+                    process.post(bot.inbox, delivery_id)
         elif kind == "reconcile":
             self.wake.set()
         elif kind == "event" and child is not None:
@@ -315,6 +334,8 @@ class Supervisor:
             elif event in ("error", "inactive"):
                 child.last_error = data.get("text")
                 child.error_this_run = True
+            elif event == "recovered" and child.last_error == data.get("text"):
+                child.last_error = None
 
     # --- status ----------------------------------------------------------------------------
     def flush_status(self) -> None:

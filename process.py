@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import queue
+import re
 import signal
 import sys
 import threading
@@ -31,10 +33,80 @@ class Context:
     heartbeat: Any               # multiprocessing.Value('d'): time.monotonic() of the last beat
     lifeline: Any                # Connection whose far end only main holds: EOF when main dies
     to_main: Any                 # this process's own pipe to main (no other process writes it)
-    inbox: Any = None            # main -> bot: delivery ids; main -> censor: report ids.
-                                 # A new queue for every start: a killed reader leaves its
-                                 # queue's lock taken, so a queue never outlives its reader.
+    inbox: Any = None            # Inbox: main -> bot: delivery ids; main -> censor: report ids
+
     bot: dict = field(default_factory=dict)  # for bots: network, account, city_id, city
+
+
+class Inbox:
+    """The news main sends one process, read like a queue. It is a pipe with one writer (main)
+    and one reader, new for every start, not a multiprocessing.Queue: a reader killed inside
+    Queue.get() leaves the queue's lock taken for good, and a queue's semaphores leak when
+    main is killed. main never blocks on it: news that does not fit is dropped, and the
+    reader's periodic look into the database finds that work (the database holds the truth)."""
+
+    def __init__(self, reader):
+        self._reader = reader
+
+    def get(self, timeout: float | None = None):
+        try:
+            if self._reader.poll(timeout):
+                return self._reader.recv()
+        except (EOFError, OSError):
+            time.sleep(timeout or 0)  # main is gone; the lifeline ends this process
+        raise queue.Empty
+
+    def get_nowait(self):
+        return self.get(0)
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+def inbox_pipe(mp_context):
+    """(Inbox for the child, main's non-blocking write end)."""
+    reader, writer = mp_context.Pipe(duplex=False)
+    os.set_blocking(writer.fileno(), False)
+    return Inbox(reader), writer
+
+
+def post(writer, message) -> bool:
+    """main: put news in a child's inbox without ever waiting. Each message is far below
+    PIPE_BUF, so a non-blocking write is all or nothing. False if it was dropped."""
+    try:
+        writer.send(message)
+        return True
+    except (BlockingIOError, BrokenPipeError, OSError, ValueError):
+        return False
+
+
+def receive(inbox: Inbox, timeout: float, most: int = 10_000) -> list:
+    """Wait up to timeout for news, then take whatever else is there already."""
+    items = []
+    try:
+        items.append(inbox.get(timeout=timeout))
+        while len(items) < most:
+            items.append(inbox.get_nowait())
+    except queue.Empty:
+        pass
+    return items
+
+
+# An e-mail address in an error text (a relay's answer names the recipient): status and logs
+# show errors to organisers, and must not name anybody.
+_ADDRESS = re.compile(r"[^\s<>@\"',;:()\[\]]{1,64}@[^\s<>@\"',;:()\[\]]{1,255}")
+
+
+def redact(text: str) -> str:
+    return _ADDRESS.sub("<address>", text)
+
+
+def describe_error(error: BaseException) -> str:
+    """An error as status and logs show it: its kind and the first line of its message, short,
+    with addresses taken out (SQL parameters never appear: engines hide them)."""
+    lines = str(error).strip().splitlines()
+    text = redact(lines[0][:300]) if lines else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 class _OneLine(logging.Formatter):
@@ -111,7 +183,10 @@ def _send(ctx: Context, message: tuple) -> None:
 
 
 def tell_main(ctx: Context, event: str, **data) -> None:
-    """Status news for main: 'report', 'delivery', 'error' (with text) or 'inactive'."""
+    """Status news for main: 'report', 'delivery', 'error' (with text), 'recovered' (from the
+    error with that text) or 'inactive'."""
+    if "text" in data:
+        data["text"] = redact(str(data["text"])[:500])
     _send(ctx, ("event", event, time.time(), data))
 
 
@@ -143,6 +218,6 @@ def child_main(entry):
             raise
         except BaseException as error:
             logging.getLogger(entry.__module__).exception("stopped by an error")
-            tell_main(ctx, "error", text=f"{type(error).__name__}: {error}")
+            tell_main(ctx, "error", text=describe_error(error))
             sys.exit(1)
     return wrapper

@@ -404,10 +404,26 @@ def _list_row(session, model, user_id: int):
 
 
 def city_settings(session, user_id: int) -> dict:
+    """What the settings page shows of a city: its lists, and what the censor could not use of
+    them or set aside."""
     city = city_of(session, user_id)
+    patterns = _list_row(session, db.TriggerPatterns, user_id).patterns or ""
     return dict(city=city, enabled=session.get(db.User, user_id).enabled != 0,
-                patterns=_list_row(session, db.TriggerPatterns, user_id).patterns or "",
+                patterns=patterns, pattern_problems=censor.pattern_problems(patterns),
+                set_aside=set_aside_reports(session, city.id),
                 blocklist=_list_row(session, db.BadWords, user_id).words or "")
+
+
+def set_aside_reports(session, city_id: int, hours: int = 24) -> list[tuple[str, int]]:
+    """(reason, count) for the city's reports of the last hours that were set aside, not
+    relayed, the most frequent reason first."""
+    count = func.count(db.Report.id)
+    rows = session.execute(
+        select(db.Report.verdict_reason, count)
+        .where(db.Report.city_id == city_id, db.Report.verdict == db.SET_ASIDE,
+               db.Report.received_at >= time.time() - hours * 3600)
+        .group_by(db.Report.verdict_reason).order_by(count.desc()).limit(5))
+    return [(reason or "no reason recorded", n) for reason, n in rows]
 
 
 def save_texts(session, user_id: int, markdown: str | None = None,
@@ -423,7 +439,8 @@ def save_texts(session, user_id: int, markdown: str | None = None,
 
 
 def save_patterns(session, user_id: int, text: str) -> None:
-    """Store a trigger list; a bad pattern raises censor.PatternError and nothing changes."""
+    """Store a trigger list; a bad pattern, or a list over the censor's bounds, raises
+    censor.PatternError and nothing changes."""
     if len(text) > MAX_LIST:
         raise UserError(f"a list may have at most {MAX_LIST} characters")
     patterns = censor.check_patterns(text)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import queue
 import re
 import sys
 import time
@@ -79,8 +78,22 @@ class Undeliverable(BotError):
         self.report = report
 
 
+class Unreadable(BotError):
+    """Raised by read(): this one message can never be read (broken or hostile input). It is set
+    aside at once, stored with this reason; the messages behind it flow on."""
+
+
 class PluginError(Exception):
     """A plugin directory is broken; the message names it."""
+
+
+@dataclass
+class Refused:
+    """What read() returns for a message that is not a report: it is stored as refused, with
+    this reason (shown to organisers, logged), and never reaches the censor."""
+    reason: str
+    network_message_id: str = ""
+    set_aside: bool = False  # True: it could not be handled (verdict set-aside), not refused
 
 
 class Bot:
@@ -116,13 +129,33 @@ class Bot:
         """The city's account is being deleted: delete everything this plugin keeps of it
         (accounts, subscribers, watermarks). version 2 tables refer to the city by user_id."""
 
-    def recv_messages(self) -> list[Report]:
-        """New reports from the network since the last call. Remember what was seen in
-        memory; save_seen() stores it in the same transaction as the reports."""
+    def recv_messages(self) -> list:
+        """The messages that arrived since the last call: network calls only. Each is anything
+        read() understands (a Report is read as itself)."""
         return []
 
+    def message_id(self, message) -> str:
+        """The network's id of a message: stable while the message is not handled, never
+        reused for another message of this city and network (it de-duplicates)."""
+        return str(message.network_message_id)
+
+    def read(self, message) -> Report | Refused | None:
+        """Turn one message into a Report, a Refused (not a report, with the reason), or None
+        (handled, nothing to record: e.g. a subscribe command). Raise Unreadable for a message
+        that can never be read, TryLater to read it again later; any other exception counts as
+        one failed attempt, and after db.SET_ASIDE_AFTER the message is set aside."""
+        return message
+
+    def handled(self, session, messages: list) -> None:
+        """Record that these messages are finished (stored as reports or refusals), in the
+        transaction that stores them: advance a watermark, delete them from a local inbox.
+        A message that failed for now is not among them; it comes back in a later
+        recv_messages() if the watermark stays before it (de-duplication by message id makes
+        a message that comes back again after it was stored harmless)."""
+        self.save_seen(session)
+
     def save_seen(self, session) -> None:
-        """Store the "seen" watermark of the last recv_messages() call."""
+        """Older plugins: store the "seen" watermark of the last recv_messages() call."""
 
     def send_messages(self, reports: list[Report]) -> None:
         """Post the reports in order. Call mark_delivered(report) as soon as the network
@@ -137,14 +170,23 @@ class Bot:
                                    db.Delivery.state == db.PENDING)
                             .values(state=db.DONE, done_at=time.time(),
                                     attempts=db.Delivery.attempts + 1))
+            db.forget_attempts(session, [f"send:{report.delivery_id}"])
         self._marked.add(report.delivery_id)
 
     def run(self, ctx: process.Context) -> None:
         """Poll the network, hand new reports to the censor, send what main routes here."""
         self._ctx = ctx
         self._retry_at: dict[int, float] = {}
+        self._read_retry_at: dict[str, float] = {}
         self._recv_failures = 0
         self._last_news: dict[str, float] = {}
+        self._trouble: str | None = None  # the transient error status shows, until work flows
+        self._errors = 0                  # errors noted so far: did this piece of work add one?
+        # Until the first poll and the first sweep are done, work one message and one
+        # delivery at a time, counting each attempt before it is made: if the last run died
+        # on one of them (a crash, a hang the watchdog killed), this run counts it, and after
+        # db.SET_ASIDE_AFTER runs it is set aside instead of killing the bot forever.
+        self._careful = True
         self._requeue_undecided()
         self._deliver(None)
         next_poll = 0.0
@@ -154,6 +196,7 @@ class Bot:
             now = time.monotonic()
             if now >= next_poll:
                 next_poll = now + self._poll()
+                self._careful = False
             wake = min([next_poll, next_sweep, *self._retry_at.values()])
             ids = self._wait_for_news(max(0.0, min(wake - time.monotonic(), 1.0)))
             now = time.monotonic()
@@ -165,48 +208,129 @@ class Bot:
                 self._deliver(None)
                 next_sweep = now + 60
 
-    # --- the loop's parts --------------------------------------------------------------
+    # --- receiving ---------------------------------------------------------------------
     def _poll(self) -> float:
         """One recv_messages() call; returns the seconds until the next one."""
         try:
-            reports = self.recv_messages()
+            messages = self.recv_messages()
         except TryLater as error:
             self._note_error(f"receiving: {error}")
             return error.delay
         except OSError as error:  # network trouble, including requests' exceptions
             self._recv_failures += 1
-            self._note_error(f"receiving: {error}")
+            self._note_error(f"receiving: {process.describe_error(error)}")
             return min(self.poll_interval * 2 ** self._recv_failures, 300.0)
         self._recv_failures = 0
-        stored = self._store(reports)
+        errors = self._errors
+        stored = self._intake(messages) if messages else []
         for report_id in stored:
             process.report_stored(self._ctx, report_id)
         if stored:
             log.info("stored %d new report(s): %s", len(stored), ", ".join(map(str, stored)))
             self._news("report")
+        if self._errors == errors:
+            self._recovered()
         return self.poll_interval
 
-    def _store(self, reports: list[Report]) -> list[int]:
-        """Store new reports and the watermark in one transaction, before anything is queued."""
+    def _attempt_key(self, message_id: str) -> str:
+        return f"read:{self.account.city_id}:{self.name}:{self.account.account}:{message_id}"
+
+    def _intake(self, messages: list) -> list[int]:
+        """Read each message on its own, so that one that cannot be read only affects itself;
+        store what was read. Returns the ids of new reports for the censor."""
+        keyed = [(message, self.message_id(message)) for message in messages]
+        with self.sessions() as session:
+            earlier = db.attempts(session, [self._attempt_key(key) for _, key in keyed])
+        done, stored = [], []
+        for message, key in keyed:
+            row = earlier.get(self._attempt_key(key))
+            if self._read_retry_at.get(key, 0.0) > time.monotonic():
+                continue
+            if row is not None and row.count >= db.SET_ASIDE_AFTER:
+                result = self._set_aside(key, row.count, row.last_error)
+            else:
+                result = self._read_one(message, key)
+                if result is _NOT_YET:
+                    continue
+            done.append((message, key, result))
+            if self._careful:  # store each at once: a crash later in this poll spares it
+                stored += self._store(done)
+                done = []
+        return stored + self._store(done)
+
+    def _read_one(self, message, key: str):
+        attempt = self._attempt_key(key)
+        if self._careful:
+            db.count_attempt(self.sessions, attempt)
+        try:
+            result = self.read(message)
+            self._read_retry_at.pop(key, None)
+            return result
+        except Unreadable as error:
+            return Refused(f"could not be read: {error}", key, set_aside=True)
+        except TryLater as error:
+            if self._careful:
+                db.count_attempt(self.sessions, attempt, add=-1)  # not the message's fault
+            self._read_retry_at[key] = time.monotonic() + error.delay
+            self._note_error(f"receiving: {error}")
+            return _NOT_YET
+        except CredentialsRefused:
+            raise
+        except Exception as error:  # a bug or a hostile message: retry a few times, then set aside
+            reason = process.describe_error(error)
+            log.warning("message %s could not be read: %s", key, reason, exc_info=True)
+            count = db.count_attempt(self.sessions, attempt, reason, add=0 if self._careful else 1)
+            if count >= db.SET_ASIDE_AFTER:
+                return self._set_aside(key, count, reason)
+            self._read_retry_at[key] = time.monotonic() + 2.0 * count
+            return _NOT_YET
+
+    def _set_aside(self, key: str, count: int, reason: str | None) -> Refused:
+        reason = reason or "its process stopped while reading it"
+        self._read_retry_at.pop(key, None)
+        self._note_error(f"a message was set aside after {count} failed attempts: {reason}",
+                         transient=False)
+        return Refused(f"set aside after {count} failed attempts: {reason}", key, set_aside=True)
+
+    def _store(self, done: list[tuple]) -> list[int]:
+        """Store the read messages' reports and refusals, and let the plugin record them as
+        handled, in one transaction, before anything is queued. Returns the new reports' ids."""
+        if not done:
+            return []
         max_length = self.config.reports.max_length
         stored = []
         with self.sessions.begin() as session:
-            for report in reports:
-                duplicate = session.scalar(select(db.Report.id).where(
+            for _message, key, result in done:
+                if result is None:
+                    continue  # handled by the plugin itself (a command)
+                message_id = str(result.network_message_id or key)
+                earlier = session.scalar(select(db.Report.id).where(
                     db.Report.city_id == self.account.city_id,
                     db.Report.network == self.name,
-                    db.Report.network_message_id == str(report.network_message_id)))
-                if duplicate is not None:
+                    db.Report.network_message_id == message_id))
+                if earlier is not None:
+                    log.info("message %s is report %d already; not stored again", message_id,
+                             earlier)
                     continue
                 row = db.Report(city_id=self.account.city_id, network=self.name,
-                                account=self.account.account,
-                                network_message_id=str(report.network_message_id),
-                                text=report.text[:max_length], received_at=time.time())
+                                account=self.account.account, network_message_id=message_id,
+                                text="", received_at=time.time())
+                text = db.clean_text(result.text).strip() if isinstance(result, Report) else ""
+                if isinstance(result, Refused) or not text:
+                    reason = result.reason if isinstance(result, Refused) else "it has no text"
+                    row.verdict = db.SET_ASIDE if getattr(result, "set_aside", False) else db.REJECTED
+                    row.verdict_reason, row.decided_at = reason, time.time()
+                    log.info("message %s refused: %s", message_id, reason)
+                else:
+                    row.text = text[:max_length]
                 session.add(row)
                 session.flush()
-                report.id = row.id
-                stored.append(row.id)
-            self.save_seen(session)
+                if row.verdict is None:
+                    if isinstance(result, Report):
+                        result.id = row.id
+                    stored.append(row.id)
+            db.forget_attempts(session, [self._attempt_key(key) for _, key, _ in done])
+            self.handled(session, [message for message, _, _ in done])
         return stored
 
     def _requeue_undecided(self) -> None:
@@ -220,20 +344,15 @@ class Bot:
             process.report_stored(self._ctx, report_id)
 
     def _wait_for_news(self, timeout: float) -> list[int]:
-        ids = []
-        try:
-            ids.append(self._ctx.inbox.get(timeout=timeout))
-            while True:
-                ids.append(self._ctx.inbox.get_nowait())
-        except queue.Empty:
-            pass
-        return ids
+        return process.receive(self._ctx.inbox, timeout)
 
+    # --- sending -----------------------------------------------------------------------
     def _deliver(self, ids: set[int] | None) -> None:
         """Send the pending deliveries among ids (all of this account's if None)."""
         query = (select(db.Delivery.id, db.Report)
                  .join(db.Report, db.Report.id == db.Delivery.report_id)
-                 .where(db.Delivery.network == self.name,
+                 .where(db.Delivery.city_id == self.account.city_id,
+                        db.Delivery.network == self.name,
                         db.Delivery.account == self.account.account,
                         db.Delivery.state == db.PENDING)
                  .order_by(db.Delivery.id))
@@ -251,20 +370,36 @@ class Bot:
                    if ids is not None or self._retry_at.get(delivery_id, 0) <= now]
         if not reports:
             return
+        if self._careful:
+            for report in reports:  # one at a time, each attempt counted first (see run)
+                self._send_batch([report])
+        else:
+            self._send_batch(reports)
+
+    def _send_batch(self, reports: list[Report]) -> None:
         self._marked = set()
+        careful = self._careful
+        errors = self._errors
+        if careful:
+            count = db.count_attempt(self.sessions, f"send:{reports[0].delivery_id}")
+            if count > db.SET_ASIDE_AFTER:
+                self._give_up(reports[0], f"set aside after {count - 1} failed attempts: "
+                                          "its process stopped while sending it")
+                return
         try:
             self.send_messages(reports)
         except (TryLater, OSError) as error:
+            if careful:  # the network's fault, not this delivery's
+                db.count_attempt(self.sessions, f"send:{reports[0].delivery_id}", add=-1)
             delay = error.delay if isinstance(error, TryLater) else None
-            self._postpone(reports, f"sending: {error}", delay)
+            self._postpone(reports, f"sending: {process.describe_error(error)}", delay)
         except Undeliverable as error:
             self._give_up(error.report, str(error))
             self._postpone([r for r in reports if r is not error.report], None, 0.0)
         except CredentialsRefused:
             raise
-        except Exception as error:  # a plugin bug must not lose the report: retry later
-            log.exception("send_messages failed")
-            self._postpone(reports, f"sending: {type(error).__name__}: {error}", None)
+        except Exception as error:  # a plugin bug must not lose the report, nor hold others up
+            self._failed(reports, process.describe_error(error), careful)
         else:
             for report in reports:
                 if report.delivery_id not in self._marked:
@@ -276,6 +411,26 @@ class Bot:
             log.info("delivered %d report(s): %s", len(delivered),
                      ", ".join(str(r.id) for r in reports if r.delivery_id in self._marked))
             self._news("delivery")
+            if self._errors == errors:
+                self._recovered()
+
+    def _failed(self, reports: list[Report], reason: str, counted: bool) -> None:
+        """send_messages raised something unexpected. Reports go out in order and are marked as
+        they go, so the first unmarked one failed: it is retried a few times and then given up;
+        the ones behind it are tried again at once."""
+        log.warning("sending failed: %s", reason, exc_info=True)
+        left = [r for r in reports if r.delivery_id not in self._marked]
+        if not left:
+            return
+        culprit, behind = left[0], left[1:]
+        count = db.count_attempt(self.sessions, f"send:{culprit.delivery_id}", reason,
+                                 add=0 if counted else 1)
+        if count >= db.SET_ASIDE_AFTER:
+            self._give_up(culprit, f"set aside after {count} failed attempts: {reason}")
+        else:
+            self._postpone([culprit], f"sending: {reason}", 2.0 * count)
+        for report in behind:
+            self._retry_at[report.delivery_id] = time.monotonic()
 
     def _postpone(self, reports: list[Report], error: str | None, delay: float | None) -> None:
         """Keep unsent reports pending; retry after delay (or a backoff by attempts)."""
@@ -300,12 +455,24 @@ class Bot:
             session.execute(update(db.Delivery).where(db.Delivery.id == report.delivery_id)
                             .values(state=db.FAILED, last_error=reason,
                                     attempts=db.Delivery.attempts + 1))
+            db.forget_attempts(session, [f"send:{report.delivery_id}"])
         self._marked.add(report.delivery_id)  # handled: neither retried nor counted as sent
         self._retry_at.pop(report.delivery_id, None)
 
-    def _note_error(self, text: str) -> None:
+    # --- status ------------------------------------------------------------------------
+    def _note_error(self, text: str, transient: bool = True) -> None:
+        """Log an error and show it in status. A transient one (the network failed) is taken
+        back once work flows again; a lasting one (a message set aside) stays until the next."""
         log.warning("%s", text)
+        self._errors += 1
+        self._trouble = text if transient else None
         process.tell_main(self._ctx, "error", text=text)
+
+    def _recovered(self) -> None:
+        """Work went through without an error: status stops showing the transient one."""
+        if self._trouble is not None:
+            process.tell_main(self._ctx, "recovered", text=self._trouble)
+            self._trouble = None
 
     def _news(self, event: str) -> None:
         # At most one status event a second per kind: main only shows the latest time.
@@ -313,6 +480,9 @@ class Bot:
         if now - self._last_news.get(event, 0) >= 1.0:
             self._last_news[event] = now
             process.tell_main(self._ctx, event)
+
+
+_NOT_YET = object()  # read() said: not now; the message stays unhandled and comes back
 
 
 # --- Discovery -------------------------------------------------------------------------------

@@ -68,6 +68,18 @@
 <h2>Trigger patterns</h2>
 <p>A report is relayed when one of these matches at the start of a word (one per line;
 case does not matter; regular expressions such as <code>u\d\d?</code> for U1 to U99).</p>
+% problems = get('pattern_problems', [])
+% if problems:
+<div class="error" id="pattern-problems"><p>The censor cannot use all of your saved list:</p>
+<ul>
+% for problem in problems:
+  <li>{{problem}}</li>
+% end
+</ul></div>
+% end
+% for reason, count in get('set_aside', []):
+<p class="error set-aside">{{count}} report{{'' if count == 1 else 's'}} of the last 24 hours {{'was' if count == 1 else 'were'}} set aside, not relayed: {{reason}}</p>
+% end
 <form method="post" action="/settings/patterns">
   <input type="hidden" name="csrf" value="{{csrf}}">
   <textarea id="patterns-text" name="patterns" rows="10">{{patterns}}</textarea>

@@ -217,3 +217,111 @@ class Instance:
             self.kill_everything()
             if self._engine is not None:
                 self._engine.dispose()
+
+    # --- chaos: main killed and started again, and what is left to do ---------------------
+    def processes(self) -> list[psutil.Process]:
+        """Every live process of this instance: main's process tree, and any process that
+        left it but still runs in the instance's directory (supervised processes keep main's
+        working directory; one that outlived main was re-parented). Zombies are gone."""
+        found: dict[int, psutil.Process] = {}
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                main = psutil.Process(self.proc.pid)
+                found = {p.pid: p for p in [main, *main.children(recursive=True)]}
+            except psutil.NoSuchProcess:
+                pass
+        here = str(self.dir.resolve())
+        for proc in psutil.process_iter(["cwd"]):
+            if proc.info.get("cwd") == here and proc.pid != os.getpid():
+                found.setdefault(proc.pid, proc)
+        return [p for p in found.values() if _alive(p)]
+
+    def supervised_pids(self, kinds=("bot", "censor", "service", "frontend")) -> dict[str, int]:
+        """{name: pid} of the supervised processes main says are running (process_status, as
+        `status` shows it) whose pid really is one of this instance's live processes, so that
+        a stale row can never name an unrelated process."""
+        mine = {p.pid for p in self.processes()}
+        rows = self.sql("SELECT name, kind, pid FROM process_status WHERE state = 'running'")
+        return {name: pid for name, kind, pid in rows if kind in kinds and pid in mine}
+
+    def kill_main(self) -> list[psutil.Process]:
+        """SIGKILL to main alone (not its process group): its children must notice and exit
+        on their own. Returns the processes of that run (see restart_after_kill)."""
+        tree = self.processes()
+        self.proc.kill()
+        self.proc.wait(10)
+        return tree
+
+    def wait_gone(self, processes, timeout: float = 20.0) -> float:
+        """Wait until every one of processes has exited; returns how long that took."""
+        began = time.monotonic()
+        deadline = began + timeout
+        while True:
+            alive = [p for p in processes if _alive(p)]
+            if not alive:
+                return time.monotonic() - began
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{len(alive)} process(es) of the killed main still run after {timeout} s: "
+                    + "; ".join(f"{p.pid} {_cmdline(p)}" for p in alive))
+            time.sleep(0.05)
+
+    def restart_after_kill(self, processes=None, timeout: float = 20.0,
+                           wait: bool = True) -> float:
+        """After main died (kill_main()): wait until every process of the old run is gone,
+        then start main again. Returns how long the old processes took to go."""
+        if self.proc is not None and self.proc.poll() is None:
+            raise AssertionError("main is still running")
+        took = self.wait_gone(processes if processes is not None else self.processes(), timeout)
+        if getattr(self, "_log", None) is not None:
+            self._log.close()
+        self.start(wait=wait)
+        return took
+
+    def outstanding(self) -> dict[str, int]:
+        """Work the instance has not finished: messages on the test network (and mails in the
+        mail inbox) not yet stored as reports, undecided reports, pending deliveries. Read
+        upstream first, so a piece of work moving on between two reads is still counted."""
+        from sqlalchemy import inspect
+        left = {"unread": self.sql(
+            "SELECT count(*) FROM testnet_inbox i WHERE i.id > COALESCE((SELECT s.last_id "
+            "FROM testnet_seen s WHERE s.city_id = i.city_id AND s.account = i.account), 0)")[0][0]}
+        if inspect(self.engine()).has_table("mail_inbox"):
+            left["mails"] = self.sql("SELECT count(*) FROM mail_inbox")[0][0]
+        left["undecided"] = self.sql("SELECT count(*) FROM reports WHERE verdict IS NULL")[0][0]
+        left["pending"] = self.sql(
+            "SELECT count(*) FROM deliveries WHERE state = 'pending'")[0][0]
+        return left
+
+    def settle(self, timeout: float = 60.0, steady: float = 1.0) -> tuple[bool, float, dict]:
+        """Wait for quiescence: nothing outstanding in two looks `steady` seconds apart.
+        Returns (settled, seconds taken, what was outstanding at the last look); it does not
+        fail, so that a test can print its figures before it asserts."""
+        began = time.monotonic()
+        quiet_since = None
+        while True:
+            left = self.outstanding()
+            now = time.monotonic()
+            if any(left.values()):
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = now
+            elif now - quiet_since >= steady:
+                return True, quiet_since - began, left
+            if now - began > timeout:
+                return False, now - began, left
+            time.sleep(0.2)
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _cmdline(proc: psutil.Process) -> str:
+    try:
+        return " ".join(proc.cmdline())[:120]
+    except psutil.Error:
+        return "?"

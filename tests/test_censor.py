@@ -51,7 +51,7 @@ def test_builtin_slurs_apply_even_with_an_empty_blocklist():
 def test_builtin_slurs_cannot_be_removed_by_the_city():
     # Whatever a city writes in its blocklist only adds to the built-in list.
     rules = censor.rules_for(DEFAULT, "")
-    assert "kanake" not in rules.blocked_words
+    assert "kanake" not in rules.blocklist.words
     assert not rules.judge("U1 Kanake")[0]
 
 

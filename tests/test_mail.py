@@ -209,7 +209,10 @@ def test_odd_mails_are_read_or_ignored_without_crashing_anything(city_with_mail)
     expected = sorted(text for _, text in cases if text)
     wait_for(lambda: instance.sql("SELECT count(*) FROM mail_inbox")[0][0] == 0, 30,
              what="every mail to be handled")
-    assert sorted(r[0] for r in instance.sql("SELECT text FROM reports")) == expected
+    reports = instance.sql("SELECT text, verdict_reason FROM reports")
+    assert sorted(text for text, _ in reports if text) == expected
+    # Our own mail is not relayed (it would loop), but it is recorded, with the reason.
+    assert [reason for text, reason in reports if not text] == ["a mail from the city's own address"]
     row = instance.row(f"berlin/mail:{instance.ids['berlin']}")
     assert row["state"] == "running" and row["restarts"] == 0
     assert instance.row("service:mail")["restarts"] == 0
@@ -359,10 +362,12 @@ def test_bounces_and_auto_replies_to_the_city_are_not_relayed(city_with_mail):
                   sender="MAILER-DAEMON@example.org")
     send(instance, bounce, sender="")  # null envelope sender: a bounce
     send(instance, mail("Kontrolle U2 Gleisdreieck"))
-    wait_for(lambda: instance.sql("SELECT count(*) FROM reports")[0][0] == 1, 20,
-             what="the one real report")
+    wait_for(lambda: instance.sql("SELECT count(*) FROM reports")[0][0] == 2, 20,
+             what="the real report and the auto-reply's refusal")
     time.sleep(2)
-    assert instance.sql("SELECT text FROM reports") == [("Kontrolle U2 Gleisdreieck",)]
+    assert sorted(instance.sql("SELECT text, verdict, verdict_reason FROM reports")) == [
+        ("", "rejected", "an automatic mail (a bounce or an auto-reply)"),
+        ("Kontrolle U2 Gleisdreieck", "accepted", "matches a trigger pattern")]
     assert instance.sql("SELECT count(*) FROM mail_inbox")[0][0] == 0
 
 

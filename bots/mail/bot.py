@@ -8,6 +8,10 @@ report, and no log line names an address a report came from.
 from __future__ import annotations
 
 import logging
+import re
+import time
+import uuid
+from email.utils import formatdate
 from urllib.parse import quote
 
 from sqlalchemy import delete, func, select
@@ -15,7 +19,7 @@ from sqlalchemy import delete, func, select
 import db
 import mailer
 import user
-from bots import Account, Bot, Report, TryLater
+from bots import Account, Bot, Refused, Report, TryLater
 from config import Setting
 
 from . import parse
@@ -37,6 +41,25 @@ def subscribe_token(secret: bytes, city_id: int, email: str) -> str:
 def unsubscribe_token(secret: bytes, city_id: int, email: str) -> str:
     # Never expires: an unsubscribe link in an old mail must keep working.
     return user.make_token(secret, "mail-unsubscribe", f"{city_id}:{email}", None)
+
+
+# The trace header the SMTP service puts on top of every mail it stores: its id names the mail
+# for good (ids of deleted mail_inbox rows may be used again).
+_TRACE = re.compile(rb"^Received: by [^ ]+ \(Ticketfrei\) id ([0-9a-f]{32});")
+
+
+def trace_header(domain: str) -> bytes:
+    """The first line of a stored mail, as an MTA adds one: `... id <unique id>; <date>`."""
+    return (f"Received: by {domain} (Ticketfrei) id {uuid.uuid4().hex}; "
+            f"{formatdate(usegmt=True)}\r\n").encode("ascii")
+
+
+def mail_id(row) -> str:
+    """The report id of a stored mail: unique for good, the same each time the mail is read."""
+    found = _TRACE.match(row.raw[:200])
+    if found:
+        return "mail-" + found.group(1).decode("ascii")
+    return f"mail-{row.id}-{row.received_at!r}"  # stored before the trace header existed
 
 
 def mail_enabled(session, city_id: int) -> bool:
@@ -79,7 +102,8 @@ class MailBot(Bot):
 
     def __init__(self, account, settings, sessions):
         super().__init__(account, settings, sessions)
-        self._seen = None
+        self._city = None
+        self._later: dict[int, float] = {}  # stored mails to read again only at that time
 
     # --- accounts ------------------------------------------------------------------------
     @classmethod
@@ -131,50 +155,60 @@ class MailBot(Bot):
             log.info("took over %d subscriber(s) of version 2's mailing list", taken)
 
     # --- receiving -----------------------------------------------------------------------
+    # Each stored mail is read on its own (Bot.read): one that cannot be read, or whose
+    # confirmation the relay does not take for now, holds up no other.
     def recv_messages(self):
+        now = time.monotonic()
+        later = [row_id for row_id, at in self._later.items() if at > now]
         with self.sessions() as session:
-            city = session.get(db.City, self.account.city_id)
-            rows = session.scalars(select(MailInbox).where(
-                MailInbox.city_id == self.account.city_id).order_by(MailInbox.id).limit(50)).all()
-        reports = []
-        own = address(city.city, self.options.domain)
-        for row in rows:
-            mail = parse.parse(row.raw)
-            sender = parse.sender(mail)
-            if sender == own or parse.is_automatic(mail):
-                continue  # our own mail, a bounce or an auto-reply: relaying it would loop
-            action = parse.command(mail)
-            if action:
-                self._command(city, action, sender)
-                continue
-            text = parse.report_text(mail)
-            if text:
-                reports.append(Report(text=text, network_message_id=f"mail-{row.id}"))
-        self._seen = rows[-1].id if rows else None
-        return reports
+            self._city = session.get(db.City, self.account.city_id)
+            # A few at a time: a stored mail may be up to max_size.
+            return session.scalars(select(MailInbox).where(
+                MailInbox.city_id == self.account.city_id, MailInbox.id.not_in(later))
+                .order_by(MailInbox.id).limit(10)).all()
 
-    def _command(self, city, action: str, sender: str | None) -> None:
+    def message_id(self, row):
+        return mail_id(row)
+
+    def read(self, row):
+        mail = parse.parse(row.raw)
+        sender = parse.sender(mail)
+        if sender == address(self._city.city, self.options.domain):
+            return Refused("a mail from the city's own address")  # relaying it would loop
+        if parse.is_automatic(mail):
+            return Refused("an automatic mail (a bounce or an auto-reply)")
+        action = parse.command(mail)
+        if action:
+            self._command(row, action, sender)
+            return None
+        return Report(text=parse.report_text(mail))
+
+    def _command(self, row, action: str, sender: str | None) -> None:
         if sender is None:
             return
         with self.sessions.begin() as session:
             if action == "unsubscribe":
                 session.execute(delete(MailSubscriber).where(
-                    MailSubscriber.city_id == city.id, MailSubscriber.email == sender))
+                    MailSubscriber.city_id == self._city.id, MailSubscriber.email == sender))
                 log.info("a subscriber left by mail")
                 return
             try:
-                send_confirmation(self.config, session, city, sender)
+                send_confirmation(self.config, session, self._city, sender)
             except mailer.MailError as error:
                 if not error.permanent:
-                    raise TryLater(f"the relay did not take a confirmation mail: {error}",
-                                   self.options.retry_delay)
+                    # Only this mail waits; the relay's answer would name the address.
+                    self._later[row.id] = time.monotonic() + self.options.retry_delay
+                    raise TryLater("the relay did not take a confirmation mail for now",
+                                   self.options.retry_delay) from None
+                log.info("the relay refused a confirmation mail for good")
+                return
             log.info("a subscription by mail is waiting for its confirmation")
 
-    def save_seen(self, session):
+    def handled(self, session, rows):
         # The handled mails go, with their senders' addresses, together with their reports.
-        if self._seen is not None:
-            session.execute(delete(MailInbox).where(MailInbox.city_id == self.account.city_id,
-                                                    MailInbox.id <= self._seen))
+        session.execute(delete(MailInbox).where(MailInbox.id.in_([row.id for row in rows])))
+        for row in rows:
+            self._later.pop(row.id, None)
 
     # --- sending -------------------------------------------------------------------------
     def send_messages(self, reports):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import smtplib
 import ssl
 import time
 
@@ -90,6 +91,21 @@ def run(ctx: process.Context) -> None:
                             ident="Ticketfrei", server_hostname=options.domain)
     controller.start()
     log.info("SMTP on %s:%s for *@%s", options.listen_host, options.listen_port, options.domain)
+    # The heartbeat proves the listener answers: an SMTP round trip to ourselves (banner 220,
+    # NOOP 250, QUIT) every second; a beat only when it all came. A stuck event loop or a dead
+    # controller thread then stops the beats, and main restarts this process. aiosmtpd's log
+    # (mail.log) is silenced, so the checks are not logged.
+    host = (options.listen_host or "").strip().strip("[]")
+    own = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    check_timeout = min(10.0, max(1.0, ctx.settings.supervisor.heartbeat_timeout / 3))
     while True:
-        process.beat(ctx)
+        try:
+            # local_hostname: smtplib would otherwise look our FQDN up in the DNS each time.
+            with smtplib.SMTP(own, options.listen_port, local_hostname="localhost",
+                              timeout=check_timeout) as client:
+                answered = client.noop()[0] == 250
+            if answered:  # QUIT went through as well
+                process.beat(ctx)
+        except (OSError, smtplib.SMTPException):
+            pass
         time.sleep(1)

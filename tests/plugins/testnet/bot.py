@@ -3,6 +3,7 @@
 Every enabled city gets the accounts named in `[bots.testnet] accounts` unless a test marked
 one inactive. A test talks to the "network" through the testnet_* tables.
 """
+import os
 import time
 
 from sqlalchemy import delete, select, update
@@ -24,7 +25,7 @@ class TestnetBot(Bot):
     def __init__(self, account, settings, sessions):
         super().__init__(account, settings, sessions)
         self.poll_interval = self.options.poll_interval
-        self._seen = None
+        self._fetched: list[int] = []
 
     @classmethod
     def accounts(cls, session, city_id=None):
@@ -77,21 +78,40 @@ class TestnetBot(Bot):
                 TestnetInbox.city_id == self.account.city_id,
                 TestnetInbox.account == self.account.account,
                 TestnetInbox.id > last).order_by(TestnetInbox.id)).all()
-        if rows:
-            self._seen = rows[-1].id
-        return [Report(text=row.text, network_message_id=f"msg-{row.id}") for row in rows]
+        self._fetched = [row.id for row in rows]
+        return rows
 
-    def save_seen(self, session):
-        if self._seen is None:
+    def message_id(self, row):
+        return f"msg-{row.id}"
+
+    def read(self, row):
+        # Messages that make the bot fail, as a hostile message or a parser bug would.
+        if "poison-read" in row.text:
+            raise RuntimeError("the test network's parser fails on this message")
+        if "poison-crash" in row.text:
+            os._exit(70)  # the process dies in the middle of reading it
+        if "poison-hang" in row.text:
+            time.sleep(3600)  # reading never ends: no heartbeat from here on
+        return Report(text=row.text)
+
+    def handled(self, session, rows):
+        # The watermark moves up to the first message not handled yet: that one comes back.
+        done = {row.id for row in rows}
+        seen = None
+        for row_id in self._fetched:
+            if row_id not in done:
+                break
+            seen = row_id
+        if seen is None:
             return
         row = session.scalar(select(TestnetSeen).where(
             TestnetSeen.city_id == self.account.city_id,
             TestnetSeen.account == self.account.account))
         if row is None:
             session.add(TestnetSeen(city_id=self.account.city_id, account=self.account.account,
-                                    last_id=self._seen))
+                                    last_id=seen))
         else:
-            row.last_id = self._seen
+            row.last_id = max(row.last_id, seen)
 
     def send_messages(self, reports):
         flags = self._flags()
@@ -100,6 +120,8 @@ class TestnetBot(Bot):
         if flags.fail:
             raise ConnectionError("the test network answers 503")
         for report in reports:
+            if "poison-send" in report.text:
+                raise RuntimeError("a bug in sending this report")
             if "undeliverable" in report.text.lower():
                 raise Undeliverable(report, "the test network refuses this text")
             self._post(report)

@@ -1,0 +1,94 @@
+"""One bad message, report or delivery only ever affects itself: the messages behind it flow
+on, other cities are untouched, and the bad one is set aside with its reason (issue: reports
+lost or stalled). Real processes; the test network's poison messages make a bot fail."""
+import time
+
+import pytest
+
+from instance import wait_for
+
+import db
+
+
+def start(make_instance, cities=("berlin",), **kwargs):
+    instance = make_instance(supervisor={"backoff_initial": 0.2, "backoff_max": 2.0,
+                                         "heartbeat_timeout": 3.0}, **kwargs)
+    ids = {city: instance.create_city(city) for city in cities}
+    instance.start()
+    wanted = {f"{c}/testnet:{a}" for c in cities for a in "ab"}
+    wait_for(lambda: instance.running_names() >= wanted, 30, what="every bot to run")
+    return instance, ids
+
+
+def reports(instance):
+    return {text: (verdict, reason) for text, verdict, reason in
+            instance.sql("SELECT text, verdict, verdict_reason FROM reports")}
+
+
+def set_aside(instance, network_message_id):
+    rows = instance.sql("SELECT verdict, verdict_reason FROM reports "
+                        "WHERE network_message_id = :m", m=network_message_id)
+    return rows and rows[0][0] == db.SET_ASIDE and rows[0]
+
+
+@pytest.mark.parametrize("poison", ["poison-read", "poison-crash", "poison-hang"])
+def test_message_the_bot_cannot_read_is_set_aside_and_the_ones_behind_it_flow_on(
+        make_instance, poison):
+    instance, ids = start(make_instance, ("berlin", "hamburg"))
+    berlin, hamburg = ids["berlin"], ids["hamburg"]
+    began = time.monotonic()
+    bad = instance.send(berlin, "a", f"Kontrolle U1 {poison}")
+    instance.send(berlin, "a", "Kontrolle U2 Alex")
+    instance.send(hamburg, "a", "Kontrolle S1 Altona")
+    wait_for(lambda: instance.posted(hamburg, "b"), 20, what="hamburg's report")
+    wait_for(lambda: instance.posted(berlin, "b"), 60, what="the report behind the poison")
+    relayed = time.monotonic() - began
+    row = wait_for(lambda: set_aside(instance, f"msg-{bad}"), 60, what="the poison to be set aside")
+    print(f"{poison}: the report behind it relayed after {relayed:.1f} s, "
+          f"the poison set aside after {time.monotonic() - began:.1f} s")
+    assert "set aside after 3 failed attempts" in row[1]
+    assert [r[2] for r in instance.posted(berlin, "b")] == ["Kontrolle U2 Alex"]
+    if poison == "poison-read":
+        assert "RuntimeError: the test network's parser fails on this message" in row[1]
+        # One bad message is not a reason to restart the bot.
+        assert instance.row("berlin/testnet:a")["restarts"] == 0
+    assert "set aside" in instance.row("berlin/testnet:a")["last_error"]
+    assert instance.sql("SELECT count(*) FROM work_attempts")[0][0] == 0
+
+
+def test_delivery_that_always_raises_is_set_aside_and_blocks_no_other(make_instance):
+    instance, ids = start(make_instance)
+    berlin = ids["berlin"]
+    began = time.monotonic()
+    instance.send(berlin, "a", "Kontrolle U1 poison-send")
+    instance.send(berlin, "a", "Kontrolle U2 Alex")
+    wait_for(lambda: instance.posted(berlin, "b"), 20, what="the good report")
+    print(f"the report behind the failing delivery was relayed after "
+          f"{time.monotonic() - began:.1f} s")
+    failed = wait_for(lambda: instance.sql("SELECT last_error FROM deliveries "
+                                           "WHERE state = 'failed'"), 60,
+                      what="the failing delivery to be set aside")
+    assert failed[0][0].startswith("set aside after 3 failed attempts: RuntimeError")
+    assert [r[2] for r in instance.posted(berlin, "b")] == ["Kontrolle U2 Alex"]
+    assert instance.row("berlin/testnet:b")["restarts"] == 0
+
+
+def test_report_without_text_is_recorded_as_refused(make_instance):
+    instance, ids = start(make_instance)
+    instance.send(ids["berlin"], "a", "\x00\x01  \x7f")
+    instance.send(ids["berlin"], "a", "Kontrolle\x00 U3")
+    wait_for(lambda: len(instance.sql("SELECT id FROM reports WHERE verdict IS NOT NULL")) == 2,
+             20, what="both decided")
+    assert reports(instance) == {"": ("rejected", "it has no text"),
+                                 "Kontrolle U3": ("accepted", "matches a trigger pattern")}
+
+
+def test_error_shown_in_status_goes_once_the_network_works_again(make_instance):
+    instance, ids = start(make_instance)
+    berlin = ids["berlin"]
+    instance.switch(berlin, "b", fail=1)
+    wait_for(lambda: "503" in (instance.row("berlin/testnet:b")["last_error"] or ""), 20,
+             what="the error in status")
+    instance.switch(berlin, "b", fail=0)
+    wait_for(lambda: instance.row("berlin/testnet:b")["last_error"] is None, 60,
+             what="the error to go from status")
