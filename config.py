@@ -89,6 +89,13 @@ CORE: dict[str, dict[str, Setting]] = {
 }
 
 
+def own_address(listen_host: str) -> str:
+    """Where this machine reaches a server listening on listen_host (for self-checks): the
+    loopback address for a wildcard."""
+    host = (listen_host or "").strip().strip("[]")
+    return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+
+
 def _convert(value: object, setting: Setting, where: str) -> object:
     """Turn a TOML value or an environment string into the setting's type, or say why not."""
     kind = setting.kind

@@ -28,6 +28,7 @@ from markdown_it import MarkdownIt
 
 import bots
 import censor
+import config
 import db
 import mailer
 import process
@@ -528,10 +529,10 @@ def frontend_process(ctx: process.Context) -> None:
     # The heartbeat proves the server serves: a thread asks this server's own /healthz over
     # HTTP and beats only when the answer came. Until waitress listens (serve() below blocks)
     # the checks fail; main gives a new process a full heartbeat_timeout to get going. A
-    # check waits at most a third of that timeout, so a lost request is retried in time.
-    host = settings.web.host.strip().strip("[]")
-    own = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-    check_timeout = min(10.0, max(1.0, settings.supervisor.heartbeat_timeout / 3))
+    # check waits up to half that timeout: a slow server that answers (every worker busy for a
+    # while) keeps beating, and a lost request is still retried in time.
+    own = config.own_address(settings.web.host)
+    check_timeout = max(1.0, settings.supervisor.heartbeat_timeout / 2)
 
     def serving() -> bool:
         # http.client logs nothing, and waitress logs no request lines.

@@ -186,7 +186,7 @@ def tell_main(ctx: Context, event: str, **data) -> None:
     """Status news for main: 'report', 'delivery', 'error' (with text), 'recovered' (from the
     error with that text) or 'inactive'."""
     if "text" in data:
-        data["text"] = redact(str(data["text"])[:500])
+        data["text"] = redact(str(data["text"])[:2000])[:500]
     _send(ctx, ("event", event, time.time(), data))
 
 

@@ -8,6 +8,7 @@ import shutil
 import stat
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import psycopg
@@ -69,8 +70,15 @@ def postgres_url(postgres_server):
     """A fresh, empty database on the test server."""
     name = f"test_{os.getpid()}_{next(_counter)}"
     admin = f"host=127.0.0.1 port={postgres_server.port} user=postgres dbname=postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    for attempt in range(60):  # pg_ctl -w may return before the server takes connections
+        try:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            break
+        except psycopg.OperationalError:
+            if attempt == 59:
+                raise
+            time.sleep(0.5)
     yield f"postgresql+psycopg://postgres@127.0.0.1:{postgres_server.port}/{name}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

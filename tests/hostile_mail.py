@@ -3,7 +3,7 @@
 Each builder returns one complete mail (From, To: berlin@localhost, Subject) as an SMTP client
 could hand it over. Where a mail has a readable part, its text contains "Kontrolle", so that it
 would pass a city's trigger; READABLE names what a careful reader gets out of it.
-Sizes are in bytes of the raw mail, roughly; the SMTP service refuses mails over 1 MB.
+A size argument counts bytes, roughly; the SMTP service refuses mails over 1 MB by default.
 """
 from __future__ import annotations
 
@@ -27,14 +27,14 @@ def plain(text: str, **kwargs) -> bytes:
     return headers(**kwargs) + text.replace("\n", "\r\n").encode("utf-8")
 
 
-def nested_multipart(depth: int = 1000) -> bytes:
+def nested_multipart(depth: int = 1000, text: str = READABLE) -> bytes:
     """multipart/mixed inside multipart/mixed, depth levels, around one text part: the
     stdlib's parser nests a generator per level (RecursionError near 1000 levels)."""
     inner = b"".join(b'--b%d\r\nContent-Type: multipart/mixed; boundary="b%d"\r\n\r\n' % (i - 1, i)
                      for i in range(1, depth))
     closing = b"".join(b"\r\n--b%d--" % i for i in reversed(range(depth)))
     return (headers(content_type='multipart/mixed; boundary="b0"') + inner
-            + f"--b{depth - 1}\r\nContent-Type: text/plain\r\n\r\n{READABLE}".encode()
+            + f"--b{depth - 1}\r\nContent-Type: text/plain\r\n\r\n{text}".encode()
             + closing + b"\r\n")
 
 
@@ -115,7 +115,43 @@ def nested_comments_header(depth: int = 5000) -> bytes:
         b"From: " + b"(" * depth + b"x" + b")" * depth + b" <reporter@example.org>")
 
 
-def deeply_nested_html(depth: int = 100_000) -> bytes:
+def deeply_nested_html(depth: int = 90_000) -> bytes:
+    """An HTML part: the readable text, then depth nested <div> elements (an HTML parser's work
+    for each tag grows with the depth: html5ever, under nh3, takes minutes)."""
+    markup = f"<p>{READABLE}</p>" + "<div>" * depth + "</div>" * depth
+    return plain(markup, content_type="text/html; charset=utf-8")
+
+
+def text_in_nested_html(depth: int = 10_000) -> bytes:
     """An HTML part with the readable text inside depth nested <div> elements."""
     markup = "<div>" * depth + READABLE + "</div>" * depth
     return plain(markup, content_type="text/html; charset=utf-8")
+
+
+def line_flood(lines: int = 450_000, depth: int = 15) -> bytes:
+    """The readable text, then lines empty lines, in a text part depth multipart levels deep:
+    the stdlib's parser checks each line against the boundary of every open level."""
+    return nested_multipart(depth, f"{READABLE}\r\n" + "\r\n" * lines)
+
+
+def punycode_charset(size: int = 900 * 1024) -> bytes:
+    """A text part in charset "punycode", a Python codec whose decoder takes quadratic time:
+    the readable text, a line break, then "-" and size letters."""
+    return (headers(content_type="text/plain; charset=punycode")
+            + f"{READABLE}\r\n-".encode() + b"b" * size)
+
+
+def group_syntax_from() -> bytes:
+    """A From header of repeated group syntax, on which the stdlib's header parser raises
+    AttributeError."""
+    return plain(f"{READABLE}\n").replace(b"From: Reporter <reporter@example.org>",
+                                        b"From: " + b"g: a@example.org;" * 20)
+
+
+def text_then_large_attachment(size: int = 3 * MB) -> bytes:
+    """The readable text, then an attachment of size bytes (base64): larger than parse reads."""
+    data = base64.encodebytes(b"\x89PNG" + b"\0" * (size * 3 // 4)).replace(b"\n", b"\r\n")
+    return (headers(content_type='multipart/mixed; boundary="p"')
+            + f"--p\r\nContent-Type: text/plain\r\n\r\n{READABLE}\r\n".encode()
+            + b"--p\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n"
+            + b"Content-Disposition: attachment; filename=photo.png\r\n\r\n" + data + b"--p--\r\n")

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
@@ -29,6 +30,31 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def smtp_greets(port: int) -> bool:
+    """The SMTP server on port sends its 220 banner and answers NOOP."""
+    client = smtplib.SMTP(local_hostname="localhost", timeout=5)
+    try:
+        code, _ = client.connect("127.0.0.1", port)
+        return code == 220 and client.noop()[0] == 250
+    except (OSError, smtplib.SMTPException):
+        return False
+    finally:
+        client.close()
+
+
+def kill_random(instance, rng, kinds=("bot",)) -> str | None:
+    """SIGKILL one running process of these kinds, chosen by rng; its name (None if none ran)."""
+    running = sorted(instance.supervised_pids(kinds=kinds).items())
+    if not running:
+        return None
+    name, pid = rng.choice(running)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        return name
+    except ProcessLookupError:
+        return None
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, what: str = "condition"):

@@ -258,8 +258,8 @@ def test_report_whose_judging_raises_is_set_aside_after_its_attempts_and_the_nex
     assert judge.due_retries() == []
     verdict, reason = _verdict(sessions, poison)
     assert verdict == db.SET_ASIDE
-    assert reason.startswith(f"the censor could not judge it ({db.SET_ASIDE_AFTER} attempts, "
-                             "the last: RuntimeError in failing")
+    assert reason.startswith(f"set aside after {db.SET_ASIDE_AFTER} failed attempts: "
+                             "RuntimeError in failing (test_censor_rules.py:")
     assert _verdict(sessions, good)[0] == db.ACCEPTED
     assert _attempts(sessions) == {}
     assert "RuntimeError" in caplog.text and "Alexanderplatz" not in caplog.text
@@ -289,8 +289,9 @@ def test_report_that_stops_the_censor_is_set_aside_after_its_attempts(two_report
     news = start_censor()
     assert len(tried) == db.SET_ASIDE_AFTER  # not tried again: set aside
     assert news == [[], [(news[1][0][0], "testnet", "b", news[1][0][3])]]
-    assert _verdict(sessions, poison) == (db.SET_ASIDE, "the censor stopped while judging it "
-                                                        f"({db.SET_ASIDE_AFTER} attempts)")
+    assert _verdict(sessions, poison) == (db.SET_ASIDE, f"set aside after {db.SET_ASIDE_AFTER} "
+                                                        "failed attempts: the censor stopped "
+                                                        "while judging it")
     assert _verdict(sessions, good)[0] == db.ACCEPTED
     assert _attempts(sessions) == {}
 

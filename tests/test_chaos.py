@@ -2,14 +2,12 @@
 Killing any process at any moment must lose no report and post none twice or in a wrong city
 (DESIGN.md "Processes and queues"). Run with -s (or -rP) to see the figures.
 """
-import os
 import random
-import signal
 import threading
 import time
 from collections import Counter
 
-from instance import wait_for
+from instance import kill_random, wait_for
 from test_streams import FAST, Background, assert_exactly_once, print_tally, start_cities, tally
 
 LEAKED = "leaked semaphore"
@@ -26,6 +24,7 @@ def chaos(instance, stop: threading.Event, rng: random.Random, kills: Counter, n
     while not stop.wait(bot_every * rng.uniform(0.6, 1.4)):
         now = time.monotonic()
         if now >= next_main:
+            next_main = now + main_every
             old = instance.kill_main()
             kills["main"] += 1
             notes.setdefault("children gone after main was killed (s)", []).append(
@@ -34,20 +33,12 @@ def chaos(instance, stop: threading.Event, rng: random.Random, kills: Counter, n
             instance.restart_after_kill(old)
             notes.setdefault("main running again after (s)", []).append(
                 round(time.monotonic() - restarting, 2))
-            next_main = time.monotonic() + main_every
             continue
         kind = "censor" if now >= next_censor else "bot"
         if kind == "censor":
             next_censor = now + censor_every * rng.uniform(0.6, 1.4)
-        running = sorted(instance.supervised_pids(kinds=(kind,)).items())
-        if not running:
-            continue
-        name, pid = rng.choice(running)
-        try:
-            os.kill(pid, signal.SIGKILL)
+        if kill_random(instance, rng, (kind,)):
             kills[kind] += 1
-        except ProcessLookupError:
-            pass
 
 
 def test_random_kills_of_bots_censor_and_main_lose_nothing_and_duplicate_nothing(make_instance):
@@ -78,6 +69,7 @@ def test_random_kills_of_bots_censor_and_main_lose_nothing_and_duplicate_nothing
         monkey.join(60)
     streamed = time.monotonic() - began
     monkey.check()
+    assert not monkey.is_alive(), "the chaos thread did not finish"
     assert instance.proc.poll() is None, "main is not running after the chaos"
 
     settled, took, left = instance.settle(timeout=60)

@@ -52,7 +52,8 @@ def test_message_the_bot_cannot_read_is_set_aside_and_the_ones_behind_it_flow_on
         assert "RuntimeError: the test network's parser fails on this message" in row[1]
         # One bad message is not a reason to restart the bot.
         assert instance.row("berlin/testnet:a")["restarts"] == 0
-    assert "set aside" in instance.row("berlin/testnet:a")["last_error"]
+    wait_for(lambda: "set aside" in (instance.row("berlin/testnet:a")["last_error"] or ""), 10,
+             what="the set-aside message in status")
     assert instance.sql("SELECT count(*) FROM work_attempts")[0][0] == 0
 
 

@@ -12,7 +12,7 @@ from urllib.request import HTTPCookieProcessor, build_opener
 
 import pytest
 
-from instance import Relay, free_port, wait_for
+from instance import Relay, free_port, smtp_greets, wait_for
 
 DOMAIN = "ticketfrei.test"
 
@@ -60,12 +60,6 @@ def start_with_mail(make_instance, picky_relay, database_url=None):
     return instance
 
 
-def smtp_greets(port) -> bool:
-    try:
-        with smtplib.SMTP("127.0.0.1", port, timeout=5) as client:
-            return client.noop()[0] == 250
-    except OSError:
-        return False
 
 
 def mail(text, to=f"berlin@{DOMAIN}", sender="Erika Reporter <erika@example.org>", subject="",

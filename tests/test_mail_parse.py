@@ -1,8 +1,13 @@
-"""What the mail bot reads out of a mail, for every kind of mail people and programs send."""
-from email.message import EmailMessage
+"""What the mail bot reads out of a mail, for every kind of mail people and programs send, and
+for hostile ones (built by hostile_mail.py)."""
+import time
+from contextlib import contextmanager
+from email.message import EmailMessage, Message
 
 import pytest
 
+import hostile_mail as hostile
+from bots import Unreadable
 from bots.mail import parse
 
 
@@ -126,3 +131,204 @@ def test_delivery_status_notification_is_automatic_and_a_person_is_not():
     assert not parse.is_automatic(parse.parse(mail("Kontrolle U1")))
     person = parse.parse(mail("Kontrolle U1").replace(b"Subject:", b"Auto-Submitted: no\r\nSubject:"))
     assert not parse.is_automatic(person)
+
+
+# --- Hostile mail: every one is read in bounded time or refused as Unreadable -----------------
+# Each prints how long it took (pytest -s shows it); no test asserts a time: machines are shared.
+
+@contextmanager
+def timed(what: str):
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        print(f"{what} took {time.perf_counter() - start:.3f} s")
+
+
+def read(raw: bytes) -> str:
+    """Everything the mail bot reads of a mail; its report text."""
+    message = parse.parse(raw)
+    parse.sender(message), parse.is_automatic(message), parse.command(message)
+    return parse.report_text(message)
+
+
+def refused(what: str, raw: bytes) -> str:
+    """The reason given for refusing raw: short, naming no address and no text of the mail."""
+    with timed(what), pytest.raises(Unreadable) as refusal:
+        read(raw)
+    reason = str(refusal.value)
+    assert reason and len(reason) < 100
+    assert "example.org" not in reason and "Kontrolle" not in reason
+    return reason
+
+
+def test_mail_nested_1000_levels_deep_is_unreadable_not_a_crash():
+    assert "nested" in refused("1000 nested multiparts", hostile.nested_multipart(1000))
+
+
+def test_message_rfc822_nested_1000_levels_deep_is_unreadable_without_any_boundary():
+    assert "nested" in refused("1000 nested message/rfc822", hostile.nested_message(1000))
+    assert "nested" in refused("30000 nested message/rfc822 (1 MB)", hostile.nested_message(30_000))
+
+
+def test_mail_nested_as_deep_as_allowed_is_read_and_one_level_more_is_not():
+    with timed(f"{parse.MAX_DEPTH} nested multiparts"):
+        assert read(hostile.nested_multipart(parse.MAX_DEPTH)) == hostile.READABLE
+    assert "nested" in refused(f"{parse.MAX_DEPTH + 1} nested multiparts",
+                               hostile.nested_multipart(parse.MAX_DEPTH + 1))
+
+
+def test_mail_of_too_many_parts_is_unreadable():
+    assert "parts" in refused("1000 parts", hostile.many_parts(1000))
+    with timed(f"{parse.MAX_PARTS - 1} parts"):
+        assert read(hostile.many_parts(parse.MAX_PARTS - 1)) == hostile.READABLE
+
+
+def test_mail_of_too_many_lines_is_unreadable():
+    # The stdlib's parser checks each line against each open level's boundary.
+    assert "lines" in refused("450000 lines 15 levels deep", hostile.line_flood(450_000, 15))
+
+
+def test_mail_at_the_depth_and_line_limits_at_once_is_read():
+    # The stdlib parser's worst case that parse() lets through: every line checked at every level.
+    shell = hostile.nested_multipart(parse.MAX_DEPTH, "")
+    raw = hostile.nested_multipart(parse.MAX_DEPTH, f"{hostile.READABLE}\n" + "\n" * (
+        parse.MAX_LINES - shell.count(b"\n") - 1))
+    with timed(f"{parse.MAX_DEPTH} levels, {parse.MAX_LINES} lines"):
+        assert read(raw) == hostile.READABLE
+
+
+def test_part_with_many_headers_and_parts_of_its_own_is_unreadable():
+    raw = hostile.many_parts(3).replace(b"MIME-Version: 1.0\r\n", b"MIME-Version: 1.0\r\n"
+                                        + b"X-Filler: x\r\n" * parse.MAX_HEADERS)
+    assert "header" in refused(f"{parse.MAX_HEADERS} headers and parts", raw)
+
+
+def test_recursion_anywhere_in_reading_is_unreadable_not_a_crash():
+    message = Message()  # made by hand, deeper than parse() would ever let a mail be
+    deepest = message
+    for _ in range(5000):
+        child = Message()
+        deepest.attach(child)
+        deepest = child
+    with pytest.raises(Unreadable):
+        parse.report_text(message)
+
+
+def test_nul_bytes_and_other_control_characters_are_removed():
+    with timed("NUL and control characters"):
+        message = parse.parse(hostile.with_nul_bytes())
+        text = parse.report_text(message)
+    assert text == "Kontrolle U1 Alexanderplatz [31mrot[0m\nzwei\tLeute"
+    assert parse.subject(message) == "Kontrolle U1"
+
+
+def test_lone_surrogates_and_undecodable_bytes_are_replaced():
+    assert parse.clean("Kontrolle \udcff U1\x00") == "Kontrolle ? U1"
+    raw = b"From: a@example.org\r\nSubject: Kontrolle \xff\xfe U2\r\n\r\n"
+    assert parse.report_text(parse.parse(raw)).encode("utf-8")  # no lone surrogates
+    assert parse.report_text(parse.parse(raw)).startswith("Kontrolle ")
+
+
+def test_invalid_charset_and_broken_base64_give_the_text():
+    with timed("invalid charset, broken base64"):
+        assert read(hostile.invalid_charset()) == hostile.READABLE
+
+
+def test_broken_quoted_printable_gives_best_effort_text():
+    with timed("broken quoted-printable"):
+        assert read(hostile.broken_quoted_printable()).startswith(hostile.READABLE)
+
+
+def test_punycode_charset_is_read_as_utf8_not_decoded_in_quadratic_time():
+    with timed("900 KB in charset punycode"):
+        text = read(hostile.punycode_charset())
+    assert text.startswith(hostile.READABLE + "\n-bbb") and len(text) <= parse.MAX_TEXT
+
+
+def test_pgp_signature_begin_lines_without_end_are_dropped():
+    with timed("969 KB of BEGIN PGP SIGNATURE lines"):
+        assert read(hostile.pgp_armour_flood(969 * 1024)) == hostile.READABLE
+
+
+def test_pgp_signature_begin_end_pairs_are_dropped():
+    with timed("1 MB of BEGIN/END PGP SIGNATURE pairs"):
+        assert read(hostile.pgp_armour_flood(1000 * 1024, pairs=True)) == hostile.READABLE
+
+
+def test_clean_cuts_hostile_text_before_it_works_on_it():
+    text = "Kontrolle\n" + "-----BEGIN PGP SIGNATURE-----\n" * 40_000
+    with timed("clean() on 1.2 MB of PGP armour"):
+        assert parse.clean(text) == "Kontrolle"
+    with timed("clean() on a 1 MB line"):
+        assert len(parse.clean("Kontrolle " + "x" * 1_000_000)) == parse.MAX_TEXT
+
+
+def test_unclosed_br_flood_in_html_is_dropped():
+    with timed("1 MB of <br without >"):
+        assert read(hostile.unclosed_br_flood()) == hostile.READABLE
+    with timed("html_to_text() on 1 MB of <br"):
+        assert parse.html_to_text("Kontrolle <br" + "<br" * 330_000) == "Kontrolle "
+
+
+def test_long_quoted_printable_am_schrieb_line_is_cut_not_matched_slowly():
+    with timed("600 KB quoted-printable 'Am … schrieb' line"):
+        text = read(hostile.long_quoted_printable_schrieb(600 * 1024))
+    # No colon at its end: no quote header, so it stays, cut to the text limit.
+    assert text.startswith(hostile.READABLE + "\nAm 1.1.2026 schrieb schrieb")
+    assert len(text) <= parse.MAX_TEXT
+
+
+def test_very_long_line_is_cut_to_the_text_limit():
+    with timed("1 MB single line"):
+        text = read(hostile.very_long_line())
+    assert text.startswith(hostile.READABLE + " xxx") and len(text) == parse.MAX_TEXT
+
+
+def test_very_long_subject_is_cut():
+    with timed("1 MB subject of encoded words"):
+        text = read(hostile.long_subject())
+    assert text.startswith(hostile.READABLE + " Kontrolle ü") and len(text) <= parse.MAX_HEADER
+
+
+def test_deeply_nested_html_gives_its_text():
+    with timed("90000 nested <div> after the text"):
+        assert read(hostile.deeply_nested_html(90_000)) == hostile.READABLE
+    with timed("text inside 10000 nested <div>"):
+        assert read(hostile.text_in_nested_html(10_000)) == hostile.READABLE
+
+
+def test_headers_the_stdlib_cannot_parse_give_no_sender_not_a_crash():
+    with timed("From of 5000 nested comments"):
+        message = parse.parse(hostile.nested_comments_header(5000))
+        assert parse.sender(message) is None
+        assert parse.report_text(message) == hostile.READABLE
+    with timed("From of group syntax (AttributeError in the stdlib)"):
+        message = parse.parse(hostile.group_syntax_from())
+        assert parse.sender(message) is None
+        assert parse.report_text(message) == hostile.READABLE
+
+
+def test_mail_larger_than_parse_reads_is_read_from_its_start():
+    with timed("3 MB attachment after the text"):
+        assert read(hostile.text_then_large_attachment(3 * hostile.MB)) == hostile.READABLE
+
+
+def test_html_comments_scripts_and_styles_are_dropped():
+    markup = ('<html><head><style>p { color: red }</style><!--[if mso]><b>x</b><![endif]-->'
+              '</head><body><p>Kontrolle <a href="x">U8</a></p><script>var a = "</p>";</script>'
+              "<p>a &lt; b<br/>c</p><!-- unclosed")
+    assert parse.html_to_text(markup) == "Kontrolle U8\na < b\nc\n"
+
+
+def test_dash_escaped_lines_of_signed_text_are_unescaped():
+    body = ("-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\nKontrolle U5\n- -- \nMax\n"
+            "-----BEGIN PGP SIGNATURE-----\n\niQEz\n-----END PGP SIGNATURE-----\n")
+    assert text_of(mail(body)) == "Kontrolle U5"
+
+
+def test_quote_headers_still_cut_what_follows():
+    for header in ("On Mon, 1 Jan 2026 at 10:00, Ticketfrei <berlin@ticketfrei.test> wrote:",
+                   "Am Mo., 1. Jan. 2026 um 10:00 Uhr schrieb Ticketfrei <b@t.test>:",
+                   "-----Original Message-----", "----- Ursprüngliche Nachricht -----"):
+        assert text_of(mail(f"Kontrolle U7\n\n{header}\nKontrolle U6\n")) == "Kontrolle U7"

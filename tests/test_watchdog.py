@@ -4,7 +4,6 @@ that stops answering (stopped, deadlocked, its event loop stuck) is killed by ma
 restarted (main.py Supervisor.tick), and answers again."""
 import os
 import signal
-import smtplib
 import socket
 import threading
 import time
@@ -14,7 +13,7 @@ from types import SimpleNamespace
 
 import psutil
 
-from instance import free_port, wait_for
+from instance import free_port, smtp_greets, wait_for
 
 TIMEOUT = 3.0  # supervisor.heartbeat_timeout of these instances
 
@@ -27,16 +26,6 @@ def healthz(port: int) -> bool:
         return False
 
 
-def smtp_greets(port: int) -> bool:
-    """A 220 banner, and NOOP answered."""
-    client = smtplib.SMTP(local_hostname="localhost", timeout=2)
-    try:
-        code, _ = client.connect("127.0.0.1", port)
-        return code == 220 and client.noop()[0] == 250
-    except (OSError, smtplib.SMTPException):
-        return False
-    finally:
-        client.close()
 
 
 @contextmanager
@@ -109,7 +98,6 @@ def test_stopped_frontend_is_killed_and_restarted(make_instance):
         wait_for(lambda: healthz(instance.port), 20, what="/healthz to answer again")
     print(f"the stopped frontend answered again {time.monotonic() - began:.1f} s after SIGSTOP "
           f"(heartbeat_timeout {TIMEOUT} s)")
-    settled(instance, ["censor"], 0)
 
 
 HANG_PLUGIN = {
@@ -235,7 +223,7 @@ def test_smtp_service_beats_only_while_its_event_loop_serves(core_for, sqlite_ur
     try:
         wait_for(lambda: ctx.heartbeat.value > 0, 10, what="the first beat")
         controllers[0].loop.call_soon_threadsafe(release.wait, 30)  # the loop is stuck
-        time.sleep(1 + TIMEOUT / 3 + 0.5)  # a check under way ends (its timeout: TIMEOUT / 3)
+        time.sleep(1 + TIMEOUT / 2 + 0.5)  # a check under way ends (its timeout: TIMEOUT / 2)
         last = ctx.heartbeat.value
         time.sleep(3)
         assert ctx.heartbeat.value == last, "beat while the event loop was stuck"

@@ -15,11 +15,12 @@ import time
 
 from aiosmtpd.controller import Controller
 
+import config
 import db
 import process
 import user
 
-from .bot import mail_enabled
+from .bot import mail_enabled, trace_header
 from .db import MailInbox
 
 log = logging.getLogger(__name__)
@@ -58,11 +59,14 @@ class Inbox:
     def _store(self, city_ids: list[int], raw: bytes) -> None:
         with self.sessions.begin() as session:
             for city_id in dict.fromkeys(city_ids):
-                session.add(MailInbox(city_id=city_id, raw=raw, received_at=time.time()))
+                # Each stored copy gets an id of its own: its report's id (bot.mail_id).
+                session.add(MailInbox(city_id=city_id, raw=trace_header(self.domain) + raw,
+                                      received_at=time.time()))
 
     async def handle_DATA(self, server, session, envelope):
         if envelope.mail_from in ("", "<>"):
             # A bounce (null sender, RFC 5321): it is about a mail we sent, never a report.
+            log.info("a bounce (null sender) was discarded")
             return "250 OK: bounce discarded"
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
@@ -93,11 +97,11 @@ def run(ctx: process.Context) -> None:
     log.info("SMTP on %s:%s for *@%s", options.listen_host, options.listen_port, options.domain)
     # The heartbeat proves the listener answers: an SMTP round trip to ourselves (banner 220,
     # NOOP 250, QUIT) every second; a beat only when it all came. A stuck event loop or a dead
-    # controller thread then stops the beats, and main restarts this process. aiosmtpd's log
-    # (mail.log) is silenced, so the checks are not logged.
-    host = (options.listen_host or "").strip().strip("[]")
-    own = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-    check_timeout = min(10.0, max(1.0, ctx.settings.supervisor.heartbeat_timeout / 3))
+    # controller thread then stops the beats, and main restarts this process. A check waits
+    # up to half the heartbeat timeout (a slow answer still counts). aiosmtpd's log (mail.log)
+    # is silenced, so the checks are not logged.
+    own = config.own_address(options.listen_host)
+    check_timeout = max(1.0, ctx.settings.supervisor.heartbeat_timeout / 2)
     while True:
         try:
             # local_hostname: smtplib would otherwise look our FQDN up in the DNS each time.

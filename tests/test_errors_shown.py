@@ -1,0 +1,42 @@
+"""Errors shown in status and logs: short, naming nobody, never carrying a report's text."""
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+import db
+import process
+
+
+def test_database_error_shown_carries_no_report_text(sqlite_url):
+    sessions = db.make_sessions(db.make_engine(sqlite_url))
+    db.create_schema(sessions.kw["bind"])
+    row = dict(city_id=1, network="testnet", account="a", network_message_id="m1",
+               text="Kontrolle U1, sagt Erika Mustermann")
+    with sessions.begin() as session:
+        session.add(db.Report(**row))
+    with pytest.raises(IntegrityError) as caught:
+        with sessions.begin() as session:
+            session.add(db.Report(**row))
+    shown = process.describe_error(caught.value)
+    assert shown.startswith("IntegrityError: ") and "UNIQUE constraint failed" in shown
+    assert "Erika" not in str(caught.value) and "Erika" not in shown
+    assert "\n" not in shown
+
+
+def test_addresses_in_an_error_are_replaced():
+    error = OSError("550 5.1.1 <erika.mustermann@example.org>: Recipient address rejected")
+    assert process.describe_error(error) == (
+        "OSError: 550 5.1.1 <<address>>: Recipient address rejected")
+
+
+def test_text_told_to_main_is_redacted_and_cut():
+    sent = []
+
+    class Pipe:
+        def send(self, message):
+            sent.append(message)
+
+    ctx = process.Context(name="berlin/mail:1", kind="bot", settings=None, heartbeat=None,
+                          lifeline=None, to_main=Pipe())
+    process.tell_main(ctx, "error", text="relay said: no such user bob@example.org " + "x" * 900)
+    text = sent[0][3]["text"]
+    assert "bob@example.org" not in text and "<address>" in text and len(text) <= 500
