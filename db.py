@@ -141,6 +141,24 @@ class WorkAttempt(Base):
     updated_at: Mapped[float] = mapped_column(Float, default=time.time)
 
 
+class RateLimit(Base):
+    """How often something that costs (a mail sent, a password checked) was asked for under one
+    key (e.g. "signup-mail:to:<address>", "signup-mail:from:<client>") in the current window."""
+    __tablename__ = "rate_limits"
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+class CityBlock(Base):
+    """A city the instance's administrator disabled (`ticketfrei city disable`): only the
+    administrator lifts it; the organisers' own switch (version 2's user.enabled) cannot."""
+    __tablename__ = "city_blocks"
+    city_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    blocked_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+
 class ProcessStatus(Base):
     """What main knows of one supervised process, for `status` and the organisers' page."""
     __tablename__ = "process_status"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 import censor
 import db
@@ -190,6 +190,31 @@ def instance_secret(session) -> bytes:
         session.add(db.Secret(secret=secret))
         session.flush()
     return secret
+
+
+# --- rate limits -------------------------------------------------------------------------------
+
+def allow(session, key: str, limit: int, per: float) -> bool:
+    """Count one more use of `key`; False (and not counted) once `limit` uses were made in the
+    current window of `per` seconds. The count is one atomic UPDATE, so parallel requests
+    cannot slip past it (the caller commits the session)."""
+    now = time.time()
+    counted = session.execute(
+        update(db.RateLimit).where(db.RateLimit.key == key,
+                                   db.RateLimit.window_start > now - per,
+                                   db.RateLimit.count < limit)
+        .values(count=db.RateLimit.count + 1)).rowcount
+    if counted:
+        return True
+    row = session.get(db.RateLimit, key)
+    if row is not None and row.window_start > now - per:
+        return False  # the window is full
+    if row is None:
+        session.add(db.RateLimit(key=key, count=1, window_start=now))
+    else:
+        row.count, row.window_start = 1, now
+    session.flush()
+    return True
 
 
 # --- signed tokens for mailed links ------------------------------------------------------------

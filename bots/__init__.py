@@ -196,7 +196,6 @@ class Bot:
             now = time.monotonic()
             if now >= next_poll:
                 next_poll = now + self._poll()
-                self._careful = False
             wake = min([next_poll, next_sweep, *self._retry_at.values()])
             ids = self._wait_for_news(max(0.0, min(wake - time.monotonic(), 1.0)))
             now = time.monotonic()
@@ -223,6 +222,7 @@ class Bot:
         self._recv_failures = 0
         errors = self._errors
         stored = self._intake(messages) if messages else []
+        self._careful = False  # this run read what the network had without dying on it
         for report_id in stored:
             process.report_stored(self._ctx, report_id)
         if stored:
