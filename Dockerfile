@@ -8,7 +8,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates tini \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /app --shell /usr/sbin/nologin ticketfrei \
- && mkdir /data && chown ticketfrei:ticketfrei /data
+ && install -d -m 0700 -o ticketfrei -g ticketfrei /data
 
 WORKDIR /app
 # Dependencies first: this layer is rebuilt only when pyproject.toml changes.

@@ -363,7 +363,7 @@ class Censor:
         if row is None:
             return None, "unknown city"
         city, enabled = row
-        if enabled == 0:
+        if enabled == 0 or session.get(db.CityBlock, city_id) is not None:
             return None, "city is disabled"
         patterns = session.scalar(select(db.TriggerPatterns.patterns)
                                   .where(db.TriggerPatterns.user_id == city.user_id)
@@ -387,9 +387,11 @@ class Censor:
         """Store the verdict and deliveries of one report, and forget the attempts at it, in one
         transaction; return the news for main."""
         with self.sessions.begin() as session:
-            db.forget_attempts(session, [judge_key(report_id)])
+            # Reads and rules first, writes last: on SQLite the first write takes the database's
+            # write lock, which every other process then waits for.
             report = session.get(db.Report, report_id)
             if report is None or report.verdict is not None:
+                db.forget_attempts(session, [judge_key(report_id)])
                 return []  # purged, or decided before a restart
             rules, why_not = self.city_rules(session, report.city_id)
             report.verdict, reason = self.verdict(rules, why_not, report.text)
@@ -397,7 +399,10 @@ class Censor:
             report.decided_at = time.time()
             deliveries = []
             if report.verdict == db.ACCEPTED:
-                for network, account in bots.city_accounts(self.plugins, session, report.city_id):
+                # Raises TryLater if a plugin cannot list its accounts now: deciding without
+                # them would lose that network's deliveries for good.
+                targets = bots.city_accounts(self.plugins, session, report.city_id)
+                for network, account in targets:
                     if ((network, account.account) == (report.network, report.account)
                             and not self.plugins[network].broadcasts_own_reports):
                         continue  # not back to where it came from
@@ -406,7 +411,8 @@ class Censor:
                                            created_at=time.time())
                     session.add(delivery)
                     deliveries.append(delivery)
-                session.flush()
+            db.forget_attempts(session, [judge_key(report_id)])
+            session.flush()
             news = [(d.city_id, d.network, d.account, d.id) for d in deliveries]
         level = logging.WARNING if report.verdict == db.SET_ASIDE else logging.INFO
         log.log(level, "report %d of city %d %s: %s; %d deliveries", report_id, report.city_id,
@@ -426,6 +432,12 @@ class Censor:
             return []
         try:
             return self.decide(report_id)
+        except bots.TryLater as error:  # not the report's fault: no attempt counted
+            log.warning("report %d waits: %s", report_id, error)
+            if suspect:
+                db.count_attempt(self.sessions, judge_key(report_id), add=-1)
+            self.retry_at[report_id] = time.monotonic() + error.delay
+            return []
         except Exception as error:
             failure = describe_failure(error)
             stack = "".join(traceback.format_tb(error.__traceback__))  # code, not data
@@ -495,8 +507,9 @@ class Censor:
             session.execute(delete(db.Delivery).where(db.Delivery.report_id.in_(old)))
             count = session.execute(delete(db.Report).where(db.Report.received_at < cutoff)).rowcount
             # Attempts at reports that went before they were decided.
-            session.execute(delete(db.WorkAttempt).where(db.WorkAttempt.key.like("judge:%"),
-                                                         db.WorkAttempt.updated_at < cutoff))
+            # Attempts at work that went away unfinished (a message deleted from its network,
+            # a delivery of a deleted city): nothing will ever finish them.
+            session.execute(delete(db.WorkAttempt).where(db.WorkAttempt.updated_at < cutoff))
         if count:
             log.info("purged %d report(s) older than %s days", count,
                      self.settings.reports.retention_days)
@@ -534,7 +547,10 @@ def censor_process(ctx: process.Context) -> None:
             work = [(report_id, False) for report_id in censor.undecided()]
             next_sweep = now + SWEEP_EVERY
         else:
-            work = [(report_id, False) for report_id in process.receive(ctx.inbox, 1.0, 200)]
+            ids = process.receive(ctx.inbox, 1.0, 200)
+            if process.SWEEP in ids:  # main had to drop news: look into the database next
+                next_sweep = now
+            work = [(report_id, False) for report_id in ids if report_id != process.SWEEP]
         for report_id, suspect in work:
             news = censor.judge(report_id, suspect)
             if news:

@@ -11,10 +11,11 @@ Lists are written comma-separated in the environment.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from types import SimpleNamespace
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote_plus
 
 ENV_PREFIX = "TICKETFREI_"
 # Not a setting: names the TOML file when --config is not given (handy in Docker).
@@ -42,6 +43,10 @@ CORE: dict[str, dict[str, Setting]] = {
         "log_level": Setting("INFO", "choice", "log level",
                              choices=("DEBUG", "INFO", "WARNING", "ERROR")),
         "name": Setting("Ticketfrei", help="the instance's name on its pages and mails"),
+        "reserved_names": Setting([], "list", "names no city may take, besides the built-in "
+                                              "ones (mailbox names such as admin or "
+                                              "postmaster, the web UI's paths) and the local "
+                                              "part of mail.sender"),
     },
     "database": {
         "url": Setting("", help="SQLAlchemy URL; empty means SQLite in data_dir", secret=True),
@@ -221,6 +226,9 @@ def _derive(settings: SimpleNamespace) -> None:
     """Fill the settings whose default depends on others."""
     data_dir = os.path.abspath(settings.instance.data_dir)
     settings.instance.data_dir = data_dir
+    # City names are lower-case: so are the names reserved from them.
+    settings.instance.reserved_names = list(dict.fromkeys(
+        name.strip().lower() for name in settings.instance.reserved_names if name.strip()))
     if not settings.database.url:
         settings.database.url = "sqlite:///" + os.path.join(data_dir, "ticketfrei.sqlite")
     if not settings.database.url.startswith(("sqlite", "postgresql")):
@@ -232,12 +240,29 @@ def _derive(settings: SimpleNamespace) -> None:
     settings.web.base_url = settings.web.base_url.rstrip("/")
 
 
-def _mask_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
+# Query parameters of a database URL that carry a secret: libpq's password and sslpassword,
+# and whatever else a driver may take (anything named like a password, secret or token).
+_SECRET_PARAMETER = re.compile(r"pass(?:word|wd|phrase)|pwd|secret|token", re.IGNORECASE)
+
+
+def mask_url(url: str) -> str:
+    """A database URL as check-config shows it: the password of `user:password@` and every
+    query parameter that carries a secret (`?password=`, `sslpassword=`, ...) are `***`. The
+    URL is read as SQLAlchemy reads it (a password may hold `/`, `?` or `#`); one that it
+    cannot read is not shown beyond its scheme."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+    try:
+        parsed = make_url(url)
+        shown = parsed.set(query={}).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError, TypeError):
+        return url.partition("://")[0] + "://*** (not a URL SQLAlchemy can read)"
+    pairs = []
+    for key, values in parsed.query.items():
+        for value in (values if isinstance(values, tuple) else (values,)):
+            value = "***" if _SECRET_PARAMETER.search(key) else quote_plus(value)
+            pairs.append(f"{quote_plus(key)}={value}")
+    return shown + ("?" + "&".join(pairs) if pairs else "")
 
 
 def effective(settings: SimpleNamespace) -> dict[str, dict[str, object]]:
@@ -249,7 +274,7 @@ def effective(settings: SimpleNamespace) -> dict[str, dict[str, object]]:
         shown = {}
         for key, value in vars(namespace).items():
             if f"{section}.{key}" in settings._secrets and value:
-                value = _mask_url(value) if key == "url" else "***"
+                value = mask_url(value) if key == "url" else "***"
             shown[key] = value
         result[section] = shown
     return result

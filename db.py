@@ -229,6 +229,9 @@ def count_attempt(sessions, key: str, error: str | None = None, add: int = 1) ->
         if error is not None:
             row.last_error = error
         row.updated_at = time.time()
+        if row.count == 0 and row.last_error is None:
+            session.delete(row)  # an attempt taken back: nothing to remember
+            return 0
         return row.count
 
 
@@ -272,8 +275,11 @@ def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
                          hide_parameters=True)
 
 
-def make_sessions(engine: Engine) -> sessionmaker:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_sessions(engine: Engine, settings=None) -> sessionmaker:
+    """Sessions on engine. Each carries the process's settings in `session.info["settings"]`
+    (None when not given), for the logic that depends on them wherever it is called from,
+    e.g. which names no city may take (user.reserved_names)."""
+    return sessionmaker(engine, expire_on_commit=False, info={"settings": settings})
 
 
 def open_sessions(settings, create: bool = False) -> sessionmaker:
@@ -281,7 +287,7 @@ def open_sessions(settings, create: bool = False) -> sessionmaker:
     engine = make_engine(settings.database.url, settings.database.busy_timeout)
     if create:
         create_schema(engine)
-    return make_sessions(engine)
+    return make_sessions(engine, settings)
 
 
 def create_schema(engine: Engine) -> None:

@@ -3,9 +3,10 @@
 Pages for the public (landing page, one page per city) and for organisers (sign-up, login,
 password reset, city settings, account), and the mount point of every bot's own web UI
 (bots/<name>/webui.py at /bots/<name>/), which uses this module's helpers:
-current_login(), require_city(), check_csrf(), page(), form(), link_token(), signing_secret().
-The logic lives in user.py; this module speaks HTTP, and tells main when the database changed
-so the running processes follow.
+current_login(), require_city(), check_csrf(), page(), form(), link_token(), no_store(),
+signing_secret(). The logic lives in user.py; this module speaks HTTP, sends its mail through
+a queue (mailer.Outbox), and tells main when the database changed so the running processes
+follow.
 """
 from __future__ import annotations
 
@@ -39,10 +40,15 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 COOKIE = "tf_session"      # a login: random token, HttpOnly, SameSite=Lax
 ANON_COOKIE = "tf_anon"    # anchors the CSRF token of visitors who are not logged in
+# The largest form is a page text of user.MAX_TEXT characters: up to 4 UTF-8 bytes each, sent
+# as %XX, 240,000 bytes. A larger body is refused (413) before it is read, by waitress and by
+# the app, and every body the app reads is kept in memory (bottle spools larger ones to disk).
+MAX_BODY = 256 * 1024
+PURGE_INTERVAL = 600       # seconds between purges of expired sign-ups, limits and counts
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})
 # Bottle caches templates by the identity of the lookup list: keep one list per directory.
 _LOOKUP = [str(HERE / "templates")]
-# This process's app, for bot web UIs too: settings, sessions, plugins, notify_main.
+# This process's app, for bot web UIs too: settings, sessions, plugins, notify_main, outbox.
 site = SimpleNamespace()
 
 
@@ -121,14 +127,26 @@ def check_csrf() -> None:
                           "Please go back, reload the page and try again.")
 
 
+def no_store() -> None:
+    """Keep this answer out of every cache (the browser's history, proxies): for pages that
+    show a token, a mailed link's or a form's."""
+    bottle.response.set_header("Cache-Control", "no-store")
+
+
 def page(template: str, lookup=None, **values) -> str:
+    """A page in the site's layout. Every page carries the visitor's own CSRF token (the
+    logout form, the page's forms), so none may be cached."""
+    no_store()
     return bottle.template(template, template_lookup=lookup or _LOOKUP,
                            instance=site.settings.instance.name, login=current_login(),
                            csrf=csrf_token(), **values)
 
 
 def form(name: str, limit: int = user.MAX_TEXT) -> str:
-    """A form field as text; an over-long one is refused rather than cut or stored."""
+    """A form field as text; an over-long one is refused rather than cut or stored, and so is
+    a file sent where text is expected (it would read as an empty field)."""
+    if name in bottle.request.files:
+        bottle.abort(400, f"The field {name} must be text, not a file.")
     value = bottle.request.forms.getunicode(name) or ""
     if len(value) > limit:
         bottle.abort(413, f"The field {name} is too long.")
@@ -137,7 +155,8 @@ def form(name: str, limit: int = user.MAX_TEXT) -> str:
 
 def link_token(purpose: str) -> str:
     """The token of a mailed link (its `token` query) if it is valid for purpose; a page
-    saying why not (400) otherwise."""
+    saying why not (400) otherwise. The answer is kept out of caches (no_store)."""
+    no_store()
     token = bottle.request.query.getunicode("token") or ""
     try:
         user.read_token(signing_secret(), token, purpose)
@@ -159,31 +178,59 @@ def _log_in(session, user_id: int) -> None:
 
 
 def _mail(to: str, subject: str, body: str) -> None:
-    mailer.send(site.settings, mailer.message(site.settings, to, subject, body))
+    # Sent by the outbox's thread: the answer neither waits on the relay nor tells by its
+    # time whether a mail went out.
+    site.outbox.put(mailer.message(site.settings, to, subject, body))
 
 
 def _link(path: str, token: str) -> str:
     return f"{site.settings.web.base_url}{path}?token={quote(token)}"
 
 
+def _count_attempt(attempt: user.Attempt) -> None:
+    """Count a password check before it is made, in a transaction of its own (committed, so
+    parallel checks see each other's counts); user.Throttled while it must wait."""
+    with site.sessions.begin() as session:
+        user.count_attempt(session, attempt)
+
+
+def _too_many(error: user.Throttled | user.TooManyMails, template: str, **values) -> str:
+    """The 429 page of a request refused for now: the form again, with the reason."""
+    bottle.response.status = 429
+    bottle.response.set_header("Retry-After", str(int(error.wait) + 1))
+    if template == "message":
+        return page("message", title="Please wait", text=f"{str(error).capitalize()}.")
+    return page(template, error=str(error), **values)
+
+
 # --- the app ---------------------------------------------------------------------------------
 
 def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bottle:
     site.__dict__.update(settings=settings, sessions=sessions, plugins=plugins,
-                          notify_main=notify_main, secret=None,
+                          notify_main=notify_main, outbox=mailer.Outbox(settings),
                           secure=settings.web.base_url.startswith("https://"))
+    # The secret exists before the first request: parallel first requests must not each
+    # make one and sign their tokens with it.
+    with sessions.begin() as session:
+        site.secret = user.ensure_instance_secret(session)
+    bottle.BaseRequest.MEMFILE_MAX = MAX_BODY
     plugin_lookup = {name: [str(Path(importlib.import_module(f"bots.{name}").__path__[0]))]
                      for name in plugins}
     app = bottle.Bottle()
+    _public_routes(app, sessions, plugins, plugin_lookup)
+    _signup_routes(app, settings, sessions, notify_main)
+    _login_routes(app, settings, sessions)
+    _settings_routes(app, settings, sessions, plugins, plugin_lookup, notify_main)
+    _account_routes(app, sessions, plugins, notify_main)
+    _errors_and_headers(app)
+    for name in plugins:
+        if bots.has_module(name, "webui.py"):
+            webui = importlib.import_module(f"bots.{name}.webui")
+            app.mount(f"/bots/{name}/", webui.make_app(settings, sessions, notify_main))
+    return app
 
-    def plugin_parts(template: str, **values) -> list[tuple[str, str]]:
-        parts = []
-        for name in plugins:
-            if bots.has_module(name, f"{template}.tpl"):
-                parts.append((name, page(template, lookup=plugin_lookup[name], **values)))
-        return parts
 
-    # --- public pages ----------------------------------------------------------------------
+def _public_routes(app, sessions, plugins, plugin_lookup) -> None:
     @app.get("/")
     def landing():
         with sessions() as session:
@@ -213,7 +260,8 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
     def static(path):
         return bottle.static_file(path, root=str(HERE / "static"))
 
-    # --- sign-up ---------------------------------------------------------------------------
+
+def _signup_routes(app, settings, sessions, notify_main) -> None:
     @app.get("/signup")
     def signup_form():
         return page("signup", error=None, email="", city="")
@@ -224,26 +272,28 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
         email, city_name = form("email", 300), form("city", 100)
         password = form("password", user.MAX_PASSWORD)
         try:
+            # The limits count in a transaction of their own: argon2 must not run while it
+            # holds their locks.
+            with sessions.begin() as session:
+                user.check_signup(session, city_name, email, password)
+                user.allow_account_mail(session, signing_secret(), _address(), email)
             with sessions.begin() as session:
                 token = user.start_signup(session, signing_secret(), email, password, city_name)
-                if token is None:
-                    _mail(email, "Your Ticketfrei account",
-                          "Someone, perhaps you, tried to sign up on "
-                          f"{settings.web.base_url} with this address. It has an account "
-                          "already: log in, or reset your password at "
-                          f"{settings.web.base_url}/reset\n")
-                else:
-                    _mail(email, f"Confirm your city {city_name.strip().lower()} on Ticketfrei",
-                          "Follow this link within a day to create your city on Ticketfrei:\n\n"
-                          f"{_link('/signup/confirm', token)}\n\n"
-                          "If you did not sign up, ignore this mail.\n")
+        except user.TooManyMails as error:
+            return _too_many(error, "message")
         except user.UserError as error:
             bottle.response.status = 400
             return page("signup", error=str(error), email=email, city=city_name)
-        except mailer.MailError:
-            bottle.response.status = 503
-            return page("message", title="Mail could not be sent",
-                        text="We could not send the confirmation mail. Please try again later.")
+        if token is None:
+            _mail(email.strip(), "Your Ticketfrei account",
+                  f"Someone, perhaps you, tried to sign up on {settings.web.base_url} with this "
+                  "address. It has an account already: log in, or reset your password at "
+                  f"{settings.web.base_url}/reset\n")
+        else:
+            _mail(email.strip(), f"Confirm your city {city_name.strip().lower()} on Ticketfrei",
+                  "Follow this link within a day to create your city on Ticketfrei:\n\n"
+                  f"{_link('/signup/confirm', token)}\n\n"
+                  "If you did not sign up, ignore this mail.\n")
         return page("message", title="Check your mail",
                     text=f"We sent a mail to {email.strip()}. Follow the link in it to create "
                          "your city.")
@@ -267,7 +317,8 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
         notify_main()
         bottle.redirect("/settings", 303)
 
-    # --- login, logout, password reset -----------------------------------------------------
+
+def _login_routes(app, settings, sessions) -> None:
     @app.get("/login")
     def login_form():
         return page("login", error=None, email="")
@@ -275,17 +326,16 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
     @app.post("/login")
     def login():
         check_csrf()
-        email = form("email", 300)
+        email, password = form("email", 300), form("password", user.MAX_PASSWORD)
+        attempt = user.login_attempt(email, _address())
         try:
-            with sessions.begin() as session:
-                user_id = user.login(session, email, form("password", user.MAX_PASSWORD),
-                                     _address())
-                if user_id is not None:
-                    _log_in(session, user_id)
+            _count_attempt(attempt)
         except user.Throttled as error:
-            bottle.response.status = 429
-            bottle.response.set_header("Retry-After", str(int(error.wait) + 1))
-            return page("login", error=str(error), email=email)
+            return _too_many(error, "login", email=email)
+        with sessions.begin() as session:
+            user_id = user.login(session, email, password, attempt)
+            if user_id is not None:
+                _log_in(session, user_id)
         if user_id is None:
             bottle.response.status = 400
             return page("login", error="wrong e-mail address or password", email=email)
@@ -306,19 +356,18 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
     @app.post("/reset")
     def reset():
         check_csrf()
-        email = form("email", 300)
+        email = form("email", 300).strip()
         try:
-            with sessions() as session:
+            with sessions.begin() as session:
+                user.allow_account_mail(session, signing_secret(), _address(), email)
                 token = user.start_reset(session, signing_secret(), email)
-            if token is not None:
-                _mail(email.strip(), "Reset your Ticketfrei password",
-                      "Follow this link within an hour to choose a new password:\n\n"
-                      f"{_link('/reset/confirm', token)}\n\n"
-                      "If you did not ask for this, ignore this mail.\n")
-        except mailer.MailError:
-            bottle.response.status = 503
-            return page("message", title="Mail could not be sent",
-                        text="We could not send the mail. Please try again later.")
+        except user.TooManyMails as error:
+            return _too_many(error, "message")
+        if token is not None:
+            _mail(email, "Reset your Ticketfrei password",
+                  "Follow this link within an hour to choose a new password:\n\n"
+                  f"{_link('/reset/confirm', token)}\n\n"
+                  "If you did not ask for this, ignore this mail.\n")
         return page("message", title="Check your mail",
                     text="If this address has an account, we sent it a link to choose a new "
                          "password.")
@@ -344,7 +393,15 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
             return page("new_password", token=token, error=str(error))
         bottle.redirect("/settings", 303)
 
-    # --- the city's settings ---------------------------------------------------------------
+
+def _settings_routes(app, settings, sessions, plugins, plugin_lookup, notify_main) -> None:
+    def plugin_parts(template: str, **values) -> list[tuple[str, str]]:
+        parts = []
+        for name in plugins:
+            if bots.has_module(name, f"{template}.tpl"):
+                parts.append((name, page(template, lookup=plugin_lookup[name], **values)))
+        return parts
+
     def settings_page(status: int = 200, **shown):
         login = require_login()
         with sessions.begin() as session:
@@ -407,41 +464,56 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
         return settings_page(message="The city is on." if enabled else
                              "The city is off: its bots stop and its page is hidden.")
 
-    # --- the account -----------------------------------------------------------------------
+
+def _account_routes(app, sessions, plugins, notify_main) -> None:
+    def account_attempt(login) -> user.Attempt:
+        with sessions() as session:
+            return user.account_attempt(session, login.user_id, _address())
+
+    def account_page(status: int = 200, error=None, message=None):
+        bottle.response.status = status
+        return page("account", error=error, message=message)
+
     @app.get("/account")
     def account():
         require_login()
-        return page("account", error=None, message=None)
+        return account_page()
 
     @app.post("/account/password")
     def account_password():
         check_csrf()
         login = require_login()
+        old, new = form("old", user.MAX_PASSWORD), form("new", user.MAX_PASSWORD)
         try:
+            user.check_new_password(new)  # before counting: a short new one is no guess
+            attempt = account_attempt(login)
+            _count_attempt(attempt)
             with sessions.begin() as session:
-                user.change_password(session, login.user_id, form("old", user.MAX_PASSWORD),
-                                     form("new", user.MAX_PASSWORD),
-                                     bottle.request.get_cookie(COOKIE))
+                user.change_password(session, login.user_id, old, new,
+                                     bottle.request.get_cookie(COOKIE), attempt)
+        except user.Throttled as error:
+            return _too_many(error, "account", message=None)
         except user.UserError as error:
-            bottle.response.status = 400
-            return page("account", error=str(error), message=None)
-        return page("account", error=None, message="Your password is changed; other logins "
-                                                   "of this account have ended.")
+            return account_page(400, error=str(error))
+        return account_page(message="Your password is changed; other logins of this account "
+                                    "have ended.")
 
     @app.post("/account/delete")
     def account_delete():
         check_csrf()
         login = require_login()
         if bottle.request.forms.get("confirm") != "yes":
-            bottle.response.status = 400
-            return page("account", error="Tick the box to confirm the deletion.", message=None)
+            return account_page(400, error="Tick the box to confirm the deletion.")
+        password = form("password", user.MAX_PASSWORD)
         try:
+            attempt = account_attempt(login)
+            _count_attempt(attempt)
             with sessions.begin() as session:
-                name = user.delete_account(session, login.user_id,
-                                           form("password", user.MAX_PASSWORD), plugins)
+                name = user.delete_account(session, login.user_id, password, plugins, attempt)
+        except user.Throttled as error:
+            return _too_many(error, "account", message=None)
         except user.UserError as error:
-            bottle.response.status = 400
-            return page("account", error=str(error), message=None)
+            return account_page(400, error=str(error))
         log.info("city %s and its account deleted", name)
         notify_main()
         bottle.response.delete_cookie(COOKIE, path="/")
@@ -449,7 +521,15 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
         return page("message", title="Deleted",
                     text=f"Your account, the city {name} and all its data are deleted.")
 
-    # --- errors and headers ----------------------------------------------------------------
+
+def _errors_and_headers(app) -> None:
+    @app.hook("before_request")
+    def refuse_large_bodies():
+        # Before a byte of the body is read. waitress refuses these itself (and limits chunked
+        # bodies, which announce no length); this holds under any server, and for tests.
+        if bottle.request.content_length > MAX_BODY:
+            bottle.abort(413, "This request is too large.")
+
     @app.error(400)
     def bad_request(error):
         return _error_page("Bad request", error.body)
@@ -477,12 +557,6 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
         headers.setdefault("Referrer-Policy", "same-origin")
         if current_login() is not None or bottle.request.method == "POST":
             headers.setdefault("Cache-Control", "no-store")
-
-    for name in plugins:
-        if bots.has_module(name, "webui.py"):
-            webui = importlib.import_module(f"bots.{name}.webui")
-            app.mount(f"/bots/{name}/", webui.make_app(settings, sessions, notify_main))
-    return app
 
 
 def _error_page(title: str, text: str) -> str:
@@ -517,13 +591,45 @@ def with_errors_logged(app):
     return wsgi
 
 
+def waitress_options(settings) -> dict:
+    """How the frontend process runs waitress."""
+    # waitress answers 413 to a body of max_request_body_size bytes or more as soon as it
+    # read the headers (or, chunked, once that much came), and buffers smaller ones in
+    # memory (inbuf_overflow, 512 KiB, is larger).
+    options = dict(host=settings.web.host, port=settings.web.port, threads=settings.web.threads,
+                   ident="Ticketfrei", _quiet=True, max_request_body_size=MAX_BODY + 1)
+    if settings.web.trusted_proxy:
+        # waitress then sets REMOTE_ADDR (login throttling, rate limits) and the scheme from
+        # the proxy's headers, and drops those headers from anyone else.
+        options.update(trusted_proxy=settings.web.trusted_proxy, trusted_proxy_count=1,
+                       trusted_proxy_headers="x-forwarded-for x-forwarded-proto",
+                       clear_untrusted_proxy_headers=True)
+    return options
+
+
+def purge_now_and_then(sessions, interval: float = PURGE_INTERVAL,
+                       stop: threading.Event | None = None) -> None:
+    """Delete expired sign-ups, rate limit windows and failure counts every `interval`
+    seconds, until `stop` is set (a thread of the frontend process)."""
+    stop = stop or threading.Event()
+    while True:
+        try:
+            with sessions.begin() as session:
+                user.purge_expired(session)
+        except Exception:  # the next round may work; the frontend serves on
+            log.exception("purging expired rows failed")
+        if stop.wait(interval):
+            return
+
+
 @process.child_main
 def frontend_process(ctx: process.Context) -> None:
     """Entry point of the frontend process (started by main)."""
     settings = ctx.settings
     plugins = bots.load(settings)
-    app = make_app(settings, db.open_sessions(settings), plugins,
-                   notify_main=lambda: process.database_changed(ctx))
+    sessions = db.open_sessions(settings)
+    # make_app makes the instance's secret if main has not: before waitress serves.
+    app = make_app(settings, sessions, plugins, notify_main=lambda: process.database_changed(ctx))
     log.info("web UI on http://%s:%s/", settings.web.host, settings.web.port)
 
     # The heartbeat proves the server serves: a thread asks this server's own /healthz over
@@ -559,12 +665,9 @@ def frontend_process(ctx: process.Context) -> None:
             time.sleep(1)
 
     threading.Thread(target=beat_while_serving, daemon=True, name="heartbeat").start()
-    proxy = {}
-    if settings.web.trusted_proxy:
-        # waitress then sets REMOTE_ADDR (login throttling) and the scheme from the proxy's
-        # headers, and drops those headers from anyone else.
-        proxy = dict(trusted_proxy=settings.web.trusted_proxy, trusted_proxy_count=1,
-                     trusted_proxy_headers="x-forwarded-for x-forwarded-proto",
-                     clear_untrusted_proxy_headers=True)
-    waitress.serve(with_errors_logged(app), host=settings.web.host, port=settings.web.port,
-                   threads=settings.web.threads, ident="Ticketfrei", _quiet=True, **proxy)
+    # Made before the first login of an unknown address needs it, which would take longer (and
+    # so tell), but not on the way to serving.
+    threading.Thread(target=user.dummy_hash, daemon=True, name="dummy-hash").start()
+    threading.Thread(target=purge_now_and_then, args=(sessions,), daemon=True,
+                     name="purge").start()
+    waitress.serve(with_errors_logged(app), **waitress_options(settings))

@@ -21,6 +21,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import secrets
+import shlex
 import signal
 import sys
 import threading
@@ -56,9 +57,54 @@ def load_settings(path: str | None):
     return settings, bots.load(settings)
 
 
+# The data (the signing secret, password hashes, subscribers' addresses) is for this user
+# alone: every file and directory the instance makes is 0600 or 0700 (cli sets the umask).
+PRIVATE_UMASK = 0o077
+
+
 def open_database(settings):
-    os.makedirs(settings.instance.data_dir, exist_ok=True)
+    os.makedirs(settings.instance.data_dir, mode=0o700, exist_ok=True)
+    for warning in loose_permissions(settings):
+        log.warning("%s", warning)
     return db.open_sessions(settings, create=True)
+
+
+def loose_permissions(settings) -> list[str]:
+    """Warnings about a SQLite database other local users can read: its data directory open to
+    its group or to everyone (made by an older version, or by hand), or, for a database kept
+    elsewhere, its files; each names the path and the command that closes it. (With
+    PostgreSQL the data directory holds only the lock and pid files.)"""
+    url = settings.database.url
+    if not url.startswith("sqlite"):
+        return []
+    from sqlalchemy.engine import make_url
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        return []
+    database = os.path.abspath(database)
+    directory = os.path.dirname(database)
+    if directory == settings.instance.data_dir:
+        paths = [(directory, "the data directory")]
+    elif _mode(directory) & 0o011:  # others can reach the files (a directory of its own: 0700)
+        paths = [(database + suffix, "the SQLite database file") for suffix in ("", "-wal", "-shm")]
+    else:
+        return []
+    found = []
+    for path, what in paths:
+        mode = _mode(path)
+        if mode & 0o077:
+            fix = "chmod -R go-rwx" if os.path.isdir(path) else "chmod go-rwx"
+            found.append(f"{what} {path} is open to other users of this machine (mode "
+                         f"{mode:04o}), who can read the signing secret, password hashes "
+                         f"and subscribers' addresses: run `{fix} {shlex.quote(path)}`")
+    return found
+
+
+def _mode(path: str) -> int:
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        return 0  # missing: made private when it is made
 
 
 # --- the supervisor --------------------------------------------------------------------------
@@ -81,6 +127,8 @@ class Child:
     next_start: float = 0.0
     started_at: float = 0.0
     killed_by_main: bool = False
+    exit_error: str | None = None  # how its last run ended, shown until it runs stable again
+    overflow: bool = False         # news was dropped: tell it to look into the database
     error_this_run: bool = False
     last_error: str | None = None
     last_report_at: float | None = None
@@ -110,6 +158,9 @@ class Supervisor:
         self.settings = settings
         self.plugins = plugins
         self.sessions = sessions
+        # Status rows are written from the supervising thread: a busy SQLite (another process
+        # holding the write lock) must delay them by at most a moment, never supervision.
+        self.status_sessions = db.make_sessions(db.make_engine(settings.database.url, 1.0))
         self.mp = multiprocessing.get_context("forkserver")
         self.mp.set_forkserver_preload(self._preload())
         # Only main holds the write end: children see EOF on theirs when main dies.
@@ -227,6 +278,7 @@ class Supervisor:
         child.started_at = time.monotonic()
         child.state = "running"
         child.killed_by_main = False
+        child.overflow = False
         child.error_this_run = False
 
     def _drop_inbox(self, child: Child) -> None:
@@ -238,6 +290,13 @@ class Supervisor:
         proc = child.process
         proc.join(0)
         code = proc.exitcode
+        if code in (None, 255):
+            # The fork server, the child's parent, died: it answers 255 for every child it
+            # had, yet those may still run. End it, or two processes would serve one account.
+            try:
+                os.kill(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         child.process = None
         with self.lock:
             self._drop_inbox(child)
@@ -262,7 +321,7 @@ class Supervisor:
         child.state = "backoff"
         child.next_start = now + delay
         if not child.error_this_run:
-            child.last_error = describe_exit(code)
+            child.last_error = child.exit_error = describe_exit(code)
         log.warning("%s %s; restarting in %.1f s", child.name, describe_exit(code), delay)
 
     def tick(self) -> None:
@@ -273,6 +332,11 @@ class Supervisor:
             if proc is not None and not proc.is_alive():
                 self.exited(child)
             elif proc is not None:
+                if (child.exit_error is not None and child.last_error == child.exit_error
+                        and now - child.started_at >= self.settings.supervisor.stable_after):
+                    child.last_error = child.exit_error = None  # up and stable again
+                if child.overflow and child.inbox is not None:
+                    child.overflow = not process.post(child.inbox, process.SWEEP)
                 if child.watch_heartbeat and now - child.heartbeat.value > timeout:
                     child.last_error = f"no heartbeat for {now - child.heartbeat.value:.0f} s"
                     child.error_this_run = True
@@ -317,12 +381,12 @@ class Supervisor:
         if kind == "report":
             censor_ = self.children.get(("censor",))
             if censor_ is not None and censor_.inbox is not None:
-                process.post(censor_.inbox, message[1])
+                censor_.overflow |= not process.post(censor_.inbox, message[1])
         elif kind == "news":
             for city_id, network, account, delivery_id in message[1]:
                 bot = self.children.get(("bot", city_id, network, account))
                 if bot is not None and bot.inbox is not None:
-                    process.post(bot.inbox, delivery_id)
+                    bot.overflow |= not process.post(bot.inbox, delivery_id)
         elif kind == "reconcile":
             self.wake.set()
         elif kind == "event" and child is not None:
@@ -354,15 +418,15 @@ class Supervisor:
         if not changed and not forget:
             return
         try:
-            with self.sessions.begin() as session:
+            with self.status_sessions.begin() as session:
                 for name in forget:
                     row = session.get(db.ProcessStatus, name)
                     if row is not None:
                         session.delete(row)
                 for _child, row in changed:
                     session.merge(db.ProcessStatus(**row, updated_at=time.time()))
-        except Exception:
-            log.exception("could not write the process status")
+        except Exception as error:  # tried again in a second
+            log.warning("could not write the process status: %s", process.describe_error(error))
             with self.lock:
                 self.forget |= forget
             return
@@ -440,8 +504,19 @@ def take_instance_lock(settings):
     except BlockingIOError:
         handle.close()
         return None
-    _pid_path(settings).write_text(f"{os.getpid()}\n")
+    _private(handle.fileno())
+    fd = os.open(_pid_path(settings), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with open(fd, "w") as pid_file:
+        _private(pid_file.fileno())  # made by an older version: 0644
+        pid_file.write(f"{os.getpid()}\n")
     return handle
+
+
+def _private(fd: int) -> None:
+    try:
+        os.fchmod(fd, 0o600)
+    except OSError:
+        pass  # not ours (made by another user): loose_permissions() warns about the directory
 
 
 def notify_running_instance(settings) -> bool:
@@ -471,6 +546,10 @@ def cmd_run(args, settings, plugins) -> int:
         print(f"ticketfrei: another instance runs on {settings.instance.data_dir}", file=sys.stderr)
         return 1
     try:
+        # The signing secret is made here, once: after the schema exists and before any child
+        # starts, so that no two processes sign with secrets of their own.
+        with sessions.begin() as session:
+            user.ensure_instance_secret(session)
         return Supervisor(settings, plugins, sessions).run()
     finally:
         _pid_path(settings).unlink(missing_ok=True)
@@ -528,6 +607,18 @@ def cmd_status(args, settings, plugins) -> int:
     return 0
 
 
+def _city_notes(city: user.CityInfo) -> list[str]:
+    notes = []
+    if city.blocked:
+        notes.append("disabled by the administrator"
+                     + (f": {city.block_reason}" if city.block_reason else ""))
+    if not city.switched_on:
+        notes.append("switched off by its organisers")
+    if city.reserved:
+        notes.append("no mail address: its name is reserved")
+    return notes
+
+
 def cmd_city(args, settings, plugins) -> int:
     sessions = open_database(settings)
     try:
@@ -535,11 +626,16 @@ def cmd_city(args, settings, plugins) -> int:
             if args.action == "list":
                 cities = user.list_cities(session)
                 if args.json:
-                    print(json.dumps([dict(id=c.id, name=c.name, enabled=c.enabled)
+                    print(json.dumps([dict(id=c.id, name=c.name, enabled=c.enabled,
+                                           switched_on=c.switched_on, blocked=c.blocked,
+                                           block_reason=c.block_reason, reserved=c.reserved)
                                       for c in cities], indent=2))
                 else:
                     for c in cities:
-                        print(f"{c.name}\t{'enabled' if c.enabled else 'disabled'}")
+                        # Tabs and newlines of a reason would break the columns.
+                        notes = " ".join("; ".join(_city_notes(c)).split())
+                        line = f"{c.name}\t{'enabled' if c.enabled else 'disabled'}"
+                        print(f"{line}\t{notes}" if notes else line)
                 return 0
             if args.action == "create":
                 password, generated = _password(args)
@@ -547,9 +643,20 @@ def cmd_city(args, settings, plugins) -> int:
                 print(f"created city {city.name} with organiser {args.email}")
                 if generated:
                     print(f"password: {password}")
+            elif args.action == "disable":
+                city = user.set_city_blocked(session, args.name, True, args.reason)
+                print(f"city {city.name} disabled by the administrator; only "
+                      f"`ticketfrei city enable {city.name}` enables it again")
             else:
-                city = user.set_city_enabled(session, args.name, args.action == "enable")
-                print(f"city {city.name} {args.action}d")
+                before = user.find_city(session, args.name)
+                city = user.set_city_blocked(session, args.name, False)
+                if before is not None and not before.blocked:
+                    print(f"city {city.name} was not disabled by the administrator")
+                else:
+                    print(f"city {city.name} enabled")
+                if not city.switched_on:
+                    print(f"note: its organisers switched {city.name} off; it stays off until "
+                          "they switch it on on their settings page")
     except user.UserError as error:
         print(f"ticketfrei: {error}", file=sys.stderr)
         return 1
@@ -586,8 +693,13 @@ def parser() -> argparse.ArgumentParser:
                         help="read the password from standard input")
     listing = actions.add_parser("list")
     listing.add_argument("--json", action="store_true")
-    for action in ("enable", "disable"):
-        actions.add_parser(action).add_argument("name")
+    enable = actions.add_parser("enable", help="lift the administrator's block of a city")
+    enable.add_argument("name")
+    disable = actions.add_parser("disable", help="block a city: its bots stop, its page is "
+                                                 "gone; its organisers cannot lift it")
+    disable.add_argument("name")
+    disable.add_argument("--reason", metavar="TEXT",
+                         help="shown to the city's organisers and in `city list`")
     return top
 
 
@@ -596,13 +708,19 @@ COMMANDS = {None: cmd_run, "run": cmd_run, "check-config": cmd_check_config,
 
 
 def cli(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    # Before anything touches the data: the database (and its -wal and -shm files), the data
+    # directory, the lock and pid files are made for this user alone; the children inherit it.
+    umask = os.umask(PRIVATE_UMASK)
     try:
-        settings, plugins = load_settings(args.config)
-    except config.ConfigError as error:
-        print(f"ticketfrei: {error}", file=sys.stderr)
-        return 2
-    return COMMANDS[args.command](args, settings, plugins)
+        args = parser().parse_args(argv)
+        try:
+            settings, plugins = load_settings(args.config)
+        except config.ConfigError as error:
+            print(f"ticketfrei: {error}", file=sys.stderr)
+            return 2
+        return COMMANDS[args.command](args, settings, plugins)
+    finally:
+        os.umask(umask)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ no database and knows nothing of any network.
 """
 from __future__ import annotations
 
+import fcntl
 import functools
 import logging
 import os
@@ -63,10 +64,18 @@ class Inbox:
         self._reader.close()
 
 
+# News main sends after it had to drop some: "look into the database now".
+SWEEP = "sweep"
+
+
 def inbox_pipe(mp_context):
     """(Inbox for the child, main's non-blocking write end)."""
     reader, writer = mp_context.Pipe(duplex=False)
     os.set_blocking(writer.fileno(), False)
+    try:  # room for a burst: 1 MiB, the most an unprivileged process may ask for by default
+        fcntl.fcntl(writer.fileno(), fcntl.F_SETPIPE_SZ, 1024 * 1024)
+    except (OSError, AttributeError):
+        pass
     return Inbox(reader), writer
 
 

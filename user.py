@@ -3,24 +3,29 @@
 No web code here: the frontend and the admin commands call these functions with a database
 session they own, and the frontend turns UserError into a page. Touches the core tables (user,
 email, cities, triggerpatterns, badwords, secret, web_sessions, pending_signups,
-login_failures, reports, deliveries, process_status) and, when an account is deleted, asks each
-plugin to forget the city.
+login_failures, rate_limits, reports, deliveries, process_status) and, when an account is
+deleted, asks each plugin to forget the city. Rate limits (`allow`) and the throttling of
+password checks live here too: who may ask for a mail or a password check how often.
 """
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import re
 import secrets
 import time
 from dataclasses import dataclass
+from email.utils import parseaddr
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 import censor
 import db
@@ -38,8 +43,28 @@ MAX_PASSWORD, MAX_EMAIL, MAX_TEXT, MAX_LIST = 1024, 254, 20_000, 10_000
 SIGNUP_TTL = 24 * 3600          # a sign-up link works for a day, once
 RESET_TTL = 3600                # a password reset link for an hour, once
 SESSION_IDLE = 30 * 24 * 3600   # a login ends after 30 days without a visit
-FREE_FAILURES = 5               # failed logins before each further one costs waiting time
+
+# Password checks (logins, and a logged-in organiser's password change or account deletion)
+# are counted as failures per account (its e-mail address, known or not) and per client
+# network. After FREE_FAILURES, each further check waits 1, 2, 4 ... seconds after the last
+# failure, up to MAX_LOGIN_WAIT. An hour without a failure halves a count (FAILURES_DECAY),
+# and counts stop at MAX_FAILURES (the wait is at its longest long before), so every count is
+# 0 after 6 quiet hours. While an account waits, a client whose own count is below
+# FREE_FAILURES still gets one check a minute (SLOW_LANE): whoever keeps failing on an
+# account from elsewhere cannot lock its owner out.
+FREE_FAILURES = 5
 MAX_LOGIN_WAIT = 15 * 60
+FAILURES_DECAY = 3600
+MAX_FAILURES = 63
+SLOW_LANE = 60
+
+# Mail anyone can make the instance send (a sign-up's link or notice, a password reset link):
+# (limit, seconds) per recipient address and per client network. A request counts whether a
+# mail goes out or not (a reset for an address without account sends none), so the answers
+# cannot tell which addresses have an account.
+ACCOUNT_MAILS_TO = ((3, 3600), (10, 24 * 3600))
+ACCOUNT_MAILS_FROM = ((5, 3600),)
+RATE_WINDOW_MAX = 24 * 3600     # no rate limit window is longer: older rows are purged
 
 
 class UserError(ValueError):
@@ -59,12 +84,25 @@ class Throttled(UserError):
         self.wait = wait
 
 
+class TooManyMails(UserError):
+    """This address, or this client, asked for as many mails as it may for now."""
+
+    def __init__(self, wait: float = 3600):
+        super().__init__("too many mails were asked for, to this address or from your network; "
+                         "please try again in an hour")
+        self.wait = wait
+
+
 @dataclass(frozen=True)
 class CityInfo:
     id: int
     name: str
     user_id: int
-    enabled: bool
+    enabled: bool                   # on: switched on by its organisers and not blocked
+    switched_on: bool = True        # the organisers' own switch (version 2's user.enabled)
+    blocked: bool = False           # disabled by the administrator (db.CityBlock)
+    block_reason: str | None = None
+    reserved: bool = False          # a reserved name (a version 2 city): no mail address
 
 
 # --- passwords -------------------------------------------------------------------------------
@@ -101,14 +139,65 @@ def _verify_v2_scrypt(passhash: str, password: str) -> bool:
 
 # --- cities ----------------------------------------------------------------------------------
 
-def _info(city: db.City, enabled) -> CityInfo:
-    return CityInfo(city.id, city.city, city.user_id, enabled != 0)
+# Names no city may take. A city's name is the local part of its mail address
+# (<city>@<mail domain>, often the site's own domain) and part of its page's path: a city
+# "admin" would receive a certificate authority's domain-validation mail for the domain.
+RFC_2142_NAMES = frozenset({
+    "info", "marketing", "sales", "support", "abuse", "noc", "security", "postmaster",
+    "hostmaster", "usenet", "news", "webmaster", "www", "uucp", "ftp"})
+# The addresses a CA may mail to validate a domain (CA/Browser Forum BR 3.2.2.4.4).
+CA_VALIDATION_NAMES = frozenset({"admin", "administrator", "hostmaster", "postmaster",
+                                 "webmaster"})
+MAIL_SYSTEM_NAMES = frozenset({"root", "noreply", "no-reply", "mailer-daemon", "nobody",
+                               "mail"})
+# The web UI's own paths (frontend.py, and the bots' web UIs under /bots/<name>/).
+WEB_UI_NAMES = frozenset({"city", "static", "bots", "settings", "login", "logout", "signup",
+                          "reset", "account", "healthz", "confirm", "subscribe",
+                          "unsubscribe"})
+RESERVED_NAMES = RFC_2142_NAMES | CA_VALIDATION_NAMES | MAIL_SYSTEM_NAMES | WEB_UI_NAMES
+
+
+def reserved_names(settings=None) -> frozenset[str]:
+    """Every name no city may take on this instance: RESERVED_NAMES, the local part of
+    mail.sender and the administrator's instance.reserved_names."""
+    if settings is None:
+        return RESERVED_NAMES
+    return _reserved_names(settings.mail.sender, tuple(settings.instance.reserved_names))
+
+
+@functools.lru_cache(maxsize=16)
+def _reserved_names(sender: str, extra: tuple[str, ...]) -> frozenset[str]:
+    local = parseaddr(sender)[1].rpartition("@")[0].strip().lower()
+    names = RESERVED_NAMES | {name.strip().lower() for name in extra if name.strip()}
+    return names | {local} if local else names
+
+
+def _reserved(session) -> frozenset[str]:
+    # The sessions of db.open_sessions carry the process's settings.
+    return reserved_names(session.info.get("settings"))
+
+
+def name_reserved(session, name: str) -> bool:
+    """Whether no city may take `name` (nor receive mail under it) on this instance."""
+    return name.strip().lower() in _reserved(session)
+
+
+def _info(city: db.City, enabled, block: db.CityBlock | None = None,
+          reserved: frozenset[str] = frozenset()) -> CityInfo:
+    switched_on = enabled != 0
+    return CityInfo(city.id, city.city, city.user_id, switched_on and block is None,
+                    switched_on=switched_on, blocked=block is not None,
+                    block_reason=block.reason if block is not None else None,
+                    reserved=city.city.lower() in reserved)
 
 
 def _check_new_city(session, name: str, email: str, password: str) -> tuple[str, str]:
     name, email = name.strip().lower(), email.strip()
     if not CITY_NAME.match(name):
         raise UserError("a city name is 1 to 64 lower-case letters, digits and hyphens")
+    if name in _reserved(session):
+        raise UserError(f"the name {name} is reserved on this instance (for its own mail "
+                        "addresses or pages); please choose another")
     if len(email) > MAX_EMAIL or not EMAIL.match(email):
         raise UserError("that is not an e-mail address")
     if len(password) < 8 or len(password) > MAX_PASSWORD:
@@ -147,23 +236,27 @@ def _create(session, name: str, email: str, passhash: str) -> CityInfo:
 
 
 def _cities_query():
-    return (select(db.City, db.User.enabled)
+    return (select(db.City, db.User.enabled, db.CityBlock)
             .outerjoin(db.User, db.User.id == db.City.user_id)
+            .outerjoin(db.CityBlock, db.CityBlock.city_id == db.City.id)
             .order_by(db.City.city))
 
 
 def find_city(session, name: str) -> CityInfo | None:
     """A city by name, case-insensitively (version 2 names may have capitals)."""
     row = session.execute(_cities_query().where(func.lower(db.City.city) == name.lower())).first()
-    return _info(*row) if row else None
+    return _info(*row, reserved=_reserved(session)) if row else None
 
 
 def list_cities(session, enabled_only: bool = False) -> list[CityInfo]:
-    cities = [_info(*row) for row in session.execute(_cities_query())]
+    reserved = _reserved(session)
+    cities = [_info(*row, reserved=reserved) for row in session.execute(_cities_query())]
     return [c for c in cities if c.enabled or not enabled_only]
 
 
 def set_city_enabled(session, name: str, enabled: bool) -> CityInfo:
+    """The organisers' own switch (version 2's user.enabled). It cannot lift the
+    administrator's block: a blocked city stays off (set_city_blocked)."""
     city = find_city(session, name)
     if city is None:
         raise UserError(f"there is no city {name}")
@@ -171,7 +264,28 @@ def set_city_enabled(session, name: str, enabled: bool) -> CityInfo:
     if user is None:
         raise UserError(f"the city {name} has no organiser account")
     user.enabled = 1 if enabled else 0
-    return CityInfo(city.id, city.name, city.user_id, enabled)
+    session.flush()
+    return find_city(session, city.name)
+
+
+def set_city_blocked(session, name: str, blocked: bool, reason: str | None = None) -> CityInfo:
+    """The administrator's block (`ticketfrei city disable|enable`): a blocked city is off
+    whatever its organisers' switch says (its bots stop, its public page is gone), and only
+    this lifts it. Blocking a blocked city again replaces the reason."""
+    city = find_city(session, name)
+    if city is None:
+        raise UserError(f"there is no city {name}")
+    row = session.get(db.CityBlock, city.id)
+    if blocked:
+        if row is None:
+            row = db.CityBlock(city_id=city.id)
+            session.add(row)
+        row.reason = (reason or "").strip()[:MAX_TEXT] or None
+        row.blocked_at = time.time()
+    elif row is not None:
+        session.delete(row)
+    session.flush()
+    return find_city(session, city.name)
 
 
 def city_page(session, name: str) -> db.City | None:
@@ -182,39 +296,102 @@ def city_page(session, name: str) -> db.City | None:
     return session.get(db.City, info.id)
 
 
+# --- rows made once and counted under a key --------------------------------------------------
+
+def _insert_if_missing(session, model, **values) -> None:
+    """INSERT … ON CONFLICT DO NOTHING: a parallel transaction inserting the same key makes
+    this one wait for it and then do nothing, instead of raising IntegrityError."""
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[
+        session.get_bind().dialect.name]
+    session.execute(insert(model).values(**values).on_conflict_do_nothing())
+
+
+def _locked(session, model, key: str, **defaults):
+    """The row of `key` (made with `defaults` if missing), locked until the transaction ends:
+    SQLite's write lock comes with the INSERT, PostgreSQL's row lock with FOR UPDATE. Parallel
+    requests on one key so count one after another, each seeing the others' counts."""
+    _insert_if_missing(session, model, key=key, **defaults)
+    return session.scalars(select(model).where(model.key == key).with_for_update()
+                           .execution_options(populate_existing=True)).one()
+
+
+def ensure_instance_secret(session) -> bytes:
+    """Make the instance's signing secret unless there is one (version 2's `secret` table), and
+    return it. Safe in parallel, from threads and processes: it is only ever inserted as row
+    1, so a second insert does nothing and everyone reads the same secret. main calls it at
+    start-up, the frontend before it serves."""
+    if session.scalar(select(db.Secret.id).limit(1)) is None:
+        _insert_if_missing(session, db.Secret, id=1, secret=os.urandom(32))
+    return session.scalar(select(db.Secret.secret).order_by(db.Secret.id).limit(1))
+
+
 def instance_secret(session) -> bytes:
-    """The instance's signing secret (version 2's `secret` table), made once."""
+    """The instance's signing secret; made (once, see ensure_instance_secret) if missing."""
     secret = session.scalar(select(db.Secret.secret).order_by(db.Secret.id).limit(1))
-    if secret is None:
-        secret = os.urandom(32)
-        session.add(db.Secret(secret=secret))
-        session.flush()
-    return secret
+    return secret if secret is not None else ensure_instance_secret(session)
 
 
 # --- rate limits -------------------------------------------------------------------------------
 
 def allow(session, key: str, limit: int, per: float) -> bool:
     """Count one more use of `key`; False (and not counted) once `limit` uses were made in the
-    current window of `per` seconds. The count is one atomic UPDATE, so parallel requests
-    cannot slip past it (the caller commits the session)."""
+    current window of `per` seconds (at most RATE_WINDOW_MAX: older rows are purged). The row
+    is locked while it is counted, so parallel requests cannot slip past the limit, also not
+    the first ones of a key (the caller commits the session)."""
     now = time.time()
-    counted = session.execute(
-        update(db.RateLimit).where(db.RateLimit.key == key,
-                                   db.RateLimit.window_start > now - per,
-                                   db.RateLimit.count < limit)
-        .values(count=db.RateLimit.count + 1)).rowcount
-    if counted:
-        return True
-    row = session.get(db.RateLimit, key)
-    if row is not None and row.window_start > now - per:
-        return False  # the window is full
-    if row is None:
-        session.add(db.RateLimit(key=key, count=1, window_start=now))
-    else:
-        row.count, row.window_start = 1, now
+    row = _locked(session, db.RateLimit, key, count=0, window_start=now)
+    if row.window_start <= now - per:
+        row.count, row.window_start = 0, now
+    if row.count >= limit:
+        return False
+    row.count += 1
     session.flush()
     return True
+
+
+def client_network(address: str) -> str:
+    """What a limit counts as one client: its IPv4 address, or its IPv6 /64 (one home or phone
+    gets a whole /64 and may take any address in it)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:100]
+    if ip.version == 4:
+        return str(ip)
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+
+
+def _digest(secret: bytes, text: str) -> str:
+    # Rate limit keys name no address: rate_limits keeps its rows for a while.
+    return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def allow_account_mail(session, secret: bytes, client: str, email: str) -> None:
+    """Count one request that may mail `email` (a sign-up, a password reset), whether a mail
+    goes out or not; TooManyMails when the recipient or the client had its share (ACCOUNT_MAILS_TO,
+    ACCOUNT_MAILS_FROM). The caller commits, or rolls back on TooManyMails: then nothing
+    counts."""
+    keys = [(f"account-mail:from:{_digest(secret, client_network(client))}", ACCOUNT_MAILS_FROM),
+            (f"account-mail:to:{_digest(secret, email.strip().lower())}", ACCOUNT_MAILS_TO)]
+    for key, limits in keys:
+        for limit, per in limits:
+            if not allow(session, f"{key}:{per:g}", limit, per):
+                raise TooManyMails()
+
+
+def purge_expired(session, now: float | None = None) -> None:
+    """Delete what ran out: sign-ups whose link expired, rate limit rows past the longest
+    window, failure counts that decayed to nothing, logins idle too long. The frontend
+    process calls it now and then."""
+    now = time.time() if now is None else now
+    session.execute(delete(db.PendingSignup).where(db.PendingSignup.created_at < now - SIGNUP_TTL))
+    session.execute(delete(db.RateLimit).where(db.RateLimit.window_start < now - RATE_WINDOW_MAX))
+    decayed = now - FAILURES_DECAY * MAX_FAILURES.bit_length()
+    session.execute(delete(db.LoginFailure).where(or_(db.LoginFailure.failures <= 0,
+                                                      db.LoginFailure.last_at < decayed)))
+    session.execute(delete(db.WebSession).where(db.WebSession.last_seen < now - SESSION_IDLE))
 
 
 # --- signed tokens for mailed links ------------------------------------------------------------
@@ -254,19 +431,25 @@ def read_token(secret: bytes, token: str, purpose: str) -> str:
 
 # --- sign-up -------------------------------------------------------------------------------------
 
+def check_signup(session, city: str, email: str, password: str) -> tuple[str, str]:
+    """The (city, e-mail address) of a sign-up as stored; UserError if it cannot be one."""
+    return _check_new_city(session, city, email, password)
+
+
 def start_signup(session, secret: bytes, email: str, password: str, city: str) -> str | None:
     """Remember a sign-up and return the token for its confirmation link, or None when the
     address has an account already (the caller mails that address a notice instead, and
     answers the visitor exactly as in the other case)."""
+    # Hashed in both cases, and first: the time of the answer must not tell whether the
+    # address has an account, and no transaction is open while argon2 works.
+    passhash = hash_password(password[:MAX_PASSWORD])
     city, email = _check_new_city(session, city, email, password)
     if _email_taken(session, email):
         return None
-    pending = db.PendingSignup(email=email, city=city, passhash=hash_password(password),
+    pending = db.PendingSignup(email=email, city=city, passhash=passhash,
                                nonce=secrets.token_urlsafe(16), created_at=time.time())
     session.add(pending)
     session.flush()
-    session.execute(delete(db.PendingSignup).where(
-        db.PendingSignup.created_at < time.time() - SIGNUP_TTL))
     return make_token(secret, "signup", f"{pending.id}:{pending.nonce}", SIGNUP_TTL)
 
 
@@ -286,46 +469,100 @@ def confirm_signup(session, secret: bytes, token: str) -> CityInfo:
 
 # --- login and sessions --------------------------------------------------------------------------
 
-_DUMMY_HASH = None
+@dataclass(frozen=True)
+class Attempt:
+    """The failure counts (keys of login_failures) one password check counts on."""
+    account: str    # "email:<address>", whether the address has an account or not
+    client: str     # "addr:<client network>"
 
 
-def _throttle_wait(row) -> float:
-    if row is None or row.failures < FREE_FAILURES:
+def _login_email(email: str) -> str:
+    return email.strip().lower()[:MAX_EMAIL]
+
+
+def login_attempt(email: str, address: str) -> Attempt:
+    return Attempt(f"email:{_login_email(email)}", f"addr:{client_network(address)}")
+
+
+def account_attempt(session, user_id: int, address: str) -> Attempt:
+    """A logged-in organiser's password check (password change, account deletion) counts on
+    the account's login count: a stolen session is no faster way to guess the password."""
+    email = session.scalar(select(db.Email.email).where(db.Email.user_id == user_id)
+                           .order_by(db.Email.id).limit(1))
+    return login_attempt(email or f"user {user_id}", address)
+
+
+def _decayed(failures: int, last_at: float, now: float) -> int:
+    quiet_hours = int(max(0.0, now - last_at) // FAILURES_DECAY)
+    return failures >> min(quiet_hours, 63)
+
+
+def _wait(failures: int, last_at: float, now: float) -> float:
+    if failures < FREE_FAILURES:
         return 0.0
-    wait = min(2 ** (row.failures - FREE_FAILURES), MAX_LOGIN_WAIT)
-    return max(0.0, row.last_at + wait - time.time())
+    wait = min(2 ** min(failures - FREE_FAILURES, 20), MAX_LOGIN_WAIT)
+    return max(0.0, last_at + wait - now)
 
 
-def login(session, email: str, password: str, address: str) -> int | None:
-    """The user id for a right e-mail and password, None for a wrong one (commit the session:
-    failures are counted per e-mail address and per client address, known or not, and slow
-    further attempts down). Throttled when the waiting time has not passed."""
-    global _DUMMY_HASH
-    email = email.strip().lower()[:MAX_EMAIL]
-    keys = [f"email:{email}", f"addr:{address}"]
-    rows = {key: session.get(db.LoginFailure, key) for key in keys}
-    wait = max(_throttle_wait(row) for row in rows.values())
-    if wait > 0:
-        raise Throttled(wait)
-    row = session.execute(select(db.User).join(db.Email, db.Email.user_id == db.User.id)
-                          .where(func.lower(db.Email.email) == email)).scalars().first()
+def count_attempt(session, attempt: Attempt) -> None:
+    """Count a password check as failed before it is made; Throttled (and nothing counted)
+    while the client or the account must wait. Commit before checking the password: parallel
+    checks then each see the counts of the others, and a right password takes its count back
+    (login, change_password, delete_account)."""
+    now = time.time()
+    rows = {key: _locked(session, db.LoginFailure, key, failures=0, last_at=now)
+            for key in sorted({attempt.account, attempt.client})}  # one lock order for all
+    counts = {key: _decayed(row.failures, row.last_at, now) for key, row in rows.items()}
+    client_wait = _wait(counts[attempt.client], rows[attempt.client].last_at, now)
+    account_wait = _wait(counts[attempt.account], rows[attempt.account].last_at, now)
+    if client_wait > 0:
+        raise Throttled(client_wait)
+    if account_wait > 0:
+        if counts[attempt.client] >= FREE_FAILURES:
+            raise Throttled(account_wait)
+        if not allow(session, f"login-slow-lane:{attempt.account}", 1, SLOW_LANE):
+            raise Throttled(min(account_wait, SLOW_LANE))
+    for key, row in rows.items():
+        row.failures, row.last_at = min(counts[key] + 1, MAX_FAILURES), now
+    session.flush()
+
+
+def _passed(session, attempt: Attempt) -> None:
+    """The password was right: the account's count is cleared, and the client gets back the
+    failure counted in advance."""
+    session.execute(delete(db.LoginFailure).where(db.LoginFailure.key == attempt.account))
+    session.execute(update(db.LoginFailure)
+                    .where(db.LoginFailure.key == attempt.client, db.LoginFailure.failures > 0)
+                    .values(failures=db.LoginFailure.failures - 1))
+
+
+@functools.lru_cache(maxsize=1)
+def dummy_hash() -> str:
+    """A hash to check wrong passwords against when there is no account: same time."""
+    return hash_password(secrets.token_hex(8))
+
+
+def _account(session, email: str) -> db.User | None:
+    return session.execute(select(db.User).join(db.Email, db.Email.user_id == db.User.id)
+                           .where(func.lower(db.Email.email) == _login_email(email))
+                           ).scalars().first()
+
+
+def login(session, email: str, password: str, attempt: Attempt) -> int | None:
+    """The user id for a right e-mail and password, None for a wrong one. The attempt was
+    counted before (count_attempt, committed); a right password takes the count back."""
+    password = password[:MAX_PASSWORD]
+    row = _account(session, email)
     if row is None:
-        # Spend the same time as for a real account: timing must not tell which exist.
-        _DUMMY_HASH = _DUMMY_HASH or hash_password(secrets.token_hex(8))
-        verify_password(_DUMMY_HASH, password[:MAX_PASSWORD])
-    elif verify_password(row.passhash, password[:MAX_PASSWORD]):
-        if rows[keys[0]] is not None:
-            session.delete(rows[keys[0]])
-        if needs_rehash(row.passhash):
-            row.passhash = hash_password(password)
-        return row.id
-    for key, failure in rows.items():
-        if failure is None:
-            session.add(db.LoginFailure(key=key, failures=1, last_at=time.time()))
-        else:
-            failure.failures += 1
-            failure.last_at = time.time()
-    return None
+        verify_password(dummy_hash(), password)  # timing must not tell which accounts exist
+        return None
+    if not verify_password(row.passhash, password):
+        return None
+    rehashed = hash_password(password) if needs_rehash(row.passhash) else None
+    _passed(session, attempt)
+    if rehashed:
+        row.passhash = rehashed
+    return row.id
 
 
 def _session_key(token: str) -> str:
@@ -378,35 +615,47 @@ def _fingerprint(passhash: str) -> str:
 def start_reset(session, secret: bytes, email: str) -> str | None:
     """A reset token for the account of this address, or None if there is none (the caller
     answers the same either way)."""
-    email = email.strip().lower()[:MAX_EMAIL]
-    row = session.execute(select(db.User).join(db.Email, db.Email.user_id == db.User.id)
-                          .where(func.lower(db.Email.email) == email)).scalars().first()
+    row = _account(session, email)
     if row is None:
         return None
     return make_token(secret, "reset", f"{row.id}:{_fingerprint(row.passhash)}", RESET_TTL)
 
 
 def finish_reset(session, secret: bytes, token: str, password: str) -> int:
+    """Set the new password of a reset link's account. Its failed logins are forgotten: who
+    can read its mail is its owner, whoever kept failing on it."""
     user_id, _, fingerprint = read_token(secret, token, "reset").partition(":")
     row = session.get(db.User, int(user_id)) if user_id.isdigit() else None
     if row is None or not hmac.compare_digest(_fingerprint(row.passhash), fingerprint):
         raise TokenError("this link was used already")
     _set_password(session, row, password)
     close_other_sessions(session, row.id)
+    emails = session.scalars(select(db.Email.email).where(db.Email.user_id == row.id))
+    session.execute(delete(db.LoginFailure).where(
+        db.LoginFailure.key.in_([f"email:{_login_email(e)}" for e in emails])))
     return row.id
 
 
-def change_password(session, user_id: int, old: str, new: str, keep_session: str) -> None:
+def check_new_password(password: str) -> None:
+    if len(password) < 8 or len(password) > MAX_PASSWORD:
+        raise UserError("a password needs 8 to 1024 characters")
+
+
+def change_password(session, user_id: int, old: str, new: str, keep_session: str,
+                    attempt: Attempt) -> None:
+    """Replace the password if `old` is it (the attempt was counted before: count_attempt),
+    and end the account's other logins."""
+    check_new_password(new)
     row = session.get(db.User, user_id)
     if not verify_password(row.passhash, old[:MAX_PASSWORD]):
         raise UserError("the current password is wrong")
-    _set_password(session, row, new)
+    _set_password(session, row, new)  # argon2 before the first write: no lock held meanwhile
+    _passed(session, attempt)
     close_other_sessions(session, user_id, keep=keep_session)
 
 
 def _set_password(session, row: db.User, password: str) -> None:
-    if len(password) < 8 or len(password) > MAX_PASSWORD:
-        raise UserError("a password needs 8 to 1024 characters")
+    check_new_password(password)
     row.passhash = hash_password(password)
 
 
@@ -433,7 +682,14 @@ def city_settings(session, user_id: int) -> dict:
     them or set aside."""
     city = city_of(session, user_id)
     patterns = _list_row(session, db.TriggerPatterns, user_id).patterns or ""
+    block = session.get(db.CityBlock, city.id)
+    # enabled: the organisers' own switch; blocked: the administrator's block, which their
+    # switch does not lift (the city is off while it lasts); reserved_name: a version 2 city
+    # whose name is reserved has no mail address until the administrator renames it.
     return dict(city=city, enabled=session.get(db.User, user_id).enabled != 0,
+                blocked=block is not None, block_reason=block.reason if block else None,
+                blocked_at=block.blocked_at if block else None,
+                reserved_name=city.city.lower() in _reserved(session),
                 patterns=patterns, pattern_problems=censor.pattern_problems(patterns),
                 set_aside=set_aside_reports(session, city.id),
                 blocklist=_list_row(session, db.BadWords, user_id).words or "")
@@ -484,11 +740,13 @@ def bot_status(session, city_id: int) -> list[db.ProcessStatus]:
         db.ProcessStatus.city_id == city_id).order_by(db.ProcessStatus.name)))
 
 
-def delete_account(session, user_id: int, password: str, plugins) -> str:
-    """Delete an account with its city and everything of it; returns the city's name."""
+def delete_account(session, user_id: int, password: str, plugins, attempt: Attempt) -> str:
+    """Delete an account with its city and everything of it; returns the city's name. The
+    password check was counted before (count_attempt)."""
     row = session.get(db.User, user_id)
     if not verify_password(row.passhash, password[:MAX_PASSWORD]):
         raise UserError("the password is wrong")
+    _passed(session, attempt)
     city = city_of(session, user_id)
     for cls in plugins.values():
         cls.forget_city(session, city.id, user_id)

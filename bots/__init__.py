@@ -149,9 +149,11 @@ class Bot:
     def handled(self, session, messages: list) -> None:
         """Record that these messages are finished (stored as reports or refusals), in the
         transaction that stores them: advance a watermark, delete them from a local inbox.
-        A message that failed for now is not among them; it comes back in a later
-        recv_messages() if the watermark stays before it (de-duplication by message id makes
-        a message that comes back again after it was stored harmless)."""
+        `messages` are all those finished in this poll so far (in a careful poll, one at a time,
+        a message may be among them again). A message that failed for now is not among them;
+        it comes back in a later recv_messages() if the watermark stays before it
+        (de-duplication by message id makes a message that comes back after it was stored
+        harmless)."""
         self.save_seen(session)
 
     def save_seen(self, session) -> None:
@@ -163,6 +165,12 @@ class Bot:
         raise NotImplementedError
 
     # --- what the run loop offers ------------------------------------------------------
+    def beat(self) -> None:
+        """Tell main this bot is alive: call it in long work (one mail per subscriber of a long
+        list), or main takes the bot for hung after supervisor.heartbeat_timeout."""
+        if getattr(self, "_ctx", None) is not None:
+            process.beat(self._ctx)
+
     def mark_delivered(self, report: Report) -> None:
         with self.sessions.begin() as session:
             session.execute(update(db.Delivery)
@@ -180,7 +188,7 @@ class Bot:
         self._read_retry_at: dict[str, float] = {}
         self._recv_failures = 0
         self._last_news: dict[str, float] = {}
-        self._trouble: str | None = None  # the transient error status shows, until work flows
+        self._trouble: dict[str, str] = {}  # receive/send: the transient error status shows
         self._errors = 0                  # errors noted so far: did this piece of work add one?
         # Until the first poll and the first sweep are done, work one message and one
         # delivery at a time, counting each attempt before it is made: if the last run died
@@ -199,11 +207,13 @@ class Bot:
             wake = min([next_poll, next_sweep, *self._retry_at.values()])
             ids = self._wait_for_news(max(0.0, min(wake - time.monotonic(), 1.0)))
             now = time.monotonic()
+            if process.SWEEP in ids:  # main had to drop news: the database has it
+                ids, next_sweep = [i for i in ids if i != process.SWEEP], now
             due = [i for i, at in self._retry_at.items() if at <= now]
             if ids or due:
                 self._deliver(set(ids) | set(due))
             if now >= next_sweep:
-                # Safety net only: news normally arrives through the inbox.
+                # Safety net: news normally arrives through the inbox.
                 self._deliver(None)
                 next_sweep = now + 60
 
@@ -229,7 +239,7 @@ class Bot:
             log.info("stored %d new report(s): %s", len(stored), ", ".join(map(str, stored)))
             self._news("report")
         if self._errors == errors:
-            self._recovered()
+            self._recovered("receive")
         return self.poll_interval
 
     def _attempt_key(self, message_id: str) -> str:
@@ -241,8 +251,9 @@ class Bot:
         keyed = [(message, self.message_id(message)) for message in messages]
         with self.sessions() as session:
             earlier = db.attempts(session, [self._attempt_key(key) for _, key in keyed])
-        done, stored = [], []
+        done, finished, stored = [], [], []
         for message, key in keyed:
+            self.beat()
             row = earlier.get(self._attempt_key(key))
             if self._read_retry_at.get(key, 0.0) > time.monotonic():
                 continue
@@ -253,10 +264,11 @@ class Bot:
                 if result is _NOT_YET:
                     continue
             done.append((message, key, result))
+            finished.append(message)
             if self._careful:  # store each at once: a crash later in this poll spares it
-                stored += self._store(done)
+                stored += self._store(done, finished)
                 done = []
-        return stored + self._store(done)
+        return stored + self._store(done, finished)
 
     def _read_one(self, message, key: str):
         attempt = self._attempt_key(key)
@@ -292,9 +304,10 @@ class Bot:
                          transient=False)
         return Refused(f"set aside after {count} failed attempts: {reason}", key, set_aside=True)
 
-    def _store(self, done: list[tuple]) -> list[int]:
-        """Store the read messages' reports and refusals, and let the plugin record them as
-        handled, in one transaction, before anything is queued. Returns the new reports' ids."""
+    def _store(self, done: list[tuple], finished: list) -> list[int]:
+        """Store the read messages' reports and refusals, and let the plugin record every message
+        finished in this poll so far as handled (a watermark moves past all of them), in one
+        transaction, before anything is queued. Returns the new reports' ids."""
         if not done:
             return []
         max_length = self.config.reports.max_length
@@ -330,7 +343,7 @@ class Bot:
                         result.id = row.id
                     stored.append(row.id)
             db.forget_attempts(session, [self._attempt_key(key) for _, key, _ in done])
-            self.handled(session, [message for message, _, _ in done])
+            self.handled(session, list(finished))
         return stored
 
     def _requeue_undecided(self) -> None:
@@ -372,6 +385,7 @@ class Bot:
             return
         if self._careful:
             for report in reports:  # one at a time, each attempt counted first (see run)
+                self.beat()
                 self._send_batch([report])
         else:
             self._send_batch(reports)
@@ -412,7 +426,7 @@ class Bot:
                      ", ".join(str(r.id) for r in reports if r.delivery_id in self._marked))
             self._news("delivery")
             if self._errors == errors:
-                self._recovered()
+                self._recovered("send")
 
     def _failed(self, reports: list[Report], reason: str, counted: bool) -> None:
         """send_messages raised something unexpected. Reports go out in order and are marked as
@@ -438,7 +452,7 @@ class Bot:
         if not left:
             return
         if error:
-            self._note_error(error)
+            self._note_error(error, kind="send")
         with self.sessions.begin() as session:
             for report in left:
                 attempts = session.scalar(
@@ -460,19 +474,23 @@ class Bot:
         self._retry_at.pop(report.delivery_id, None)
 
     # --- status ------------------------------------------------------------------------
-    def _note_error(self, text: str, transient: bool = True) -> None:
-        """Log an error and show it in status. A transient one (the network failed) is taken
-        back once work flows again; a lasting one (a message set aside) stays until the next."""
+    def _note_error(self, text: str, transient: bool = True, kind: str = "receive") -> None:
+        """Log an error and show it in status. A transient one (the network failed receiving or
+        sending) is taken back once that kind of work goes through again; a lasting one (a
+        message set aside) stays until the next error."""
         log.warning("%s", text)
         self._errors += 1
-        self._trouble = text if transient else None
+        if transient:
+            self._trouble[kind] = text
+        else:
+            self._trouble.clear()
         process.tell_main(self._ctx, "error", text=text)
 
-    def _recovered(self) -> None:
-        """Work went through without an error: status stops showing the transient one."""
-        if self._trouble is not None:
-            process.tell_main(self._ctx, "recovered", text=self._trouble)
-            self._trouble = None
+    def _recovered(self, kind: str) -> None:
+        """That kind of work went through without an error: status stops showing its error."""
+        text = self._trouble.pop(kind, None)
+        if text is not None:
+            process.tell_main(self._ctx, "recovered", text=text)
 
     def _news(self, event: str) -> None:
         # At most one status event a second per kind: main only shows the latest time.
@@ -564,9 +582,12 @@ def city_accounts(plugins: dict[str, type[Bot]], session, city_id: int) -> list[
     targets = []
     for name, cls in plugins.items():
         try:
-            targets.extend((name, account) for account in cls.accounts(session, city_id))
-        except Exception:
+            with session.begin_nested():  # PostgreSQL: an error must not abort the transaction
+                targets.extend((name, account) for account in cls.accounts(session, city_id))
+        except Exception as error:
             log.exception("plugin %s could not list its accounts", name)
+            raise TryLater(f"plugin {name} could not list its accounts: "
+                           f"{process.describe_error(error)}", delay=10.0) from error
     return targets
 
 

@@ -12,6 +12,12 @@
 % if message:
 <p class="message" role="status">{{message}}</p>
 % end
+% if blocked:
+<p class="error" role="alert">Your city was disabled by the instance's administrator{{': ' + block_reason if block_reason else ''}}. Its bots are stopped and its public page is gone. Switching it on here does not enable it; only the administrator can.</p>
+% end
+% if reserved_name:
+<p class="error" role="alert">Your city's name, "{{city.city}}", is reserved on this instance for the domain's own mail addresses (such as admin@ or postmaster@). So your city has no mail address: mail to it is refused, and the mailing list neither takes reports nor sends them. Everything else works. Ask the administrator to rename your city.</p>
+% end
 
 <section id="status">
 <h2>Your bots</h2>

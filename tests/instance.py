@@ -89,10 +89,15 @@ class Relay:
     def __exit__(self, *_) -> None:
         self.controller.stop()
 
-    def link(self, path: str) -> str:
-        """The path and query of the link to `path` in the newest mail."""
-        body = self.mails[-1].get_payload(decode=True).decode()
-        return re.search(rf"https?://[^/\s]+({re.escape(path)}\?token=\S+)", body).group(1)
+    def link(self, path: str, timeout: float = 10.0) -> str:
+        """The path and query of the link to `path` in the newest mail, waiting a little for
+        such a mail: the web UI sends its mail from a queue, after it answered."""
+        pattern = re.compile(rf"https?://[^/\s]+({re.escape(path)}\?token=\S+)")
+
+        def found():
+            return self.mails and pattern.search(self.mails[-1].get_payload(decode=True).decode())
+
+        return wait_for(found, timeout, what=f"a mail with a link to {path}").group(1)
 
     def settings(self) -> str:
         """The TOML that sends an instance's mail here."""

@@ -89,3 +89,39 @@ def test_check_config_prints_effective_settings_with_secrets_masked(tmp_path):
     assert 'relay_password = "***"' in result.stdout
     assert 'url = "postgresql://tf:***@db.example/tf"' in result.stdout
     assert "port = 8181" in result.stdout
+
+
+def test_check_config_masks_a_password_given_as_a_query_parameter(tmp_path):
+    result = run("check-config", env={
+        "TICKETFREI_DATABASE_URL": "postgresql://tf@db.example/tf?sslmode=require&password=s3cret"},
+        cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "s3cret" not in result.stdout
+    assert 'url = "postgresql://tf@db.example/tf?sslmode=require&password=***"' in result.stdout
+
+
+@pytest.mark.parametrize("url, hidden, shown", [
+    ("postgresql://tf:s3cret@db.example/tf", ["s3cret"], "postgresql://tf:***@db.example/tf"),
+    ("postgresql://tf@db/tf?password=s3cret", ["s3cret"], "postgresql://tf@db/tf?password=***"),
+    ("postgresql://tf@db/tf?PassWord=s3cret", ["s3cret"], "postgresql://tf@db/tf?PassWord=***"),
+    ("postgresql://tf:one@db/tf?sslmode=verify-full&sslpassword=two&password=three",
+     ["one", "two", "three"],
+     "postgresql://tf:***@db/tf?sslmode=verify-full&sslpassword=***&password=***"),
+    ("postgresql://tf@db/tf?password=one&password=two", ["one", "two"],
+     "postgresql://tf@db/tf?password=***&password=***"),
+    # As SQLAlchemy reads it, the password runs up to the @: it may hold / ? and #.
+    ("postgresql://tf:s3/cr?e#t@db.example/tf", ["s3", "cr", "e#t"],
+     "postgresql://tf:***@db.example/tf"),
+    ("postgresql://tf:p%40ss@db.example:5433/tf", ["p%40ss", "p@ss"],
+     "postgresql://tf:***@db.example:5433/tf"),
+    ("postgresql://:s3cret@db/tf", ["s3cret"], "postgresql://:***@db/tf"),
+    # Not a URL SQLAlchemy reads (it cannot connect with it either): nothing but the scheme.
+    ("postgresql://tf:s3cret@h1:5432,h2:5432/tf", ["s3cret", "h1"], "postgresql://***"),
+    ("sqlite:////var/lib/ticketfrei/db.sqlite?timeout=5", [],
+     "sqlite:////var/lib/ticketfrei/db.sqlite?timeout=5"),
+])
+def test_every_form_of_a_database_password_is_masked(url, hidden, shown):
+    masked = config.mask_url(url)
+    assert masked.startswith(shown)
+    for text in hidden:
+        assert text not in masked

@@ -93,3 +93,60 @@ def test_error_shown_in_status_goes_once_the_network_works_again(make_instance):
     instance.switch(berlin, "b", fail=0)
     wait_for(lambda: instance.row("berlin/testnet:b")["last_error"] is None, 60,
              what="the error to go from status")
+
+
+class SlowRelay:
+    """A relay that takes its time over each mail, as a busy one does."""
+
+    def __init__(self, seconds):
+        from instance import Relay
+        self.relay, self.seconds = Relay(), seconds
+        self.relay.handle_DATA = self.handle_DATA
+        self.mails = []
+
+    async def handle_DATA(self, server, session, envelope):
+        import asyncio
+        await asyncio.sleep(self.seconds)
+        self.mails.append(envelope.rcpt_tos[0])
+        return "250 OK"
+
+
+def test_broadcast_longer_than_the_heartbeat_timeout_is_not_taken_for_a_hang(make_instance):
+    from instance import free_port
+    slow = SlowRelay(0.25)
+    with slow.relay:
+        instance = make_instance(
+            disabled=(), supervisor={"heartbeat_timeout": 3.0, "backoff_initial": 0.2},
+            extra=slow.relay.settings() + f"[bots.mail]\nlisten_port = {free_port()}\n")
+        city = instance.create_city("berlin")
+        instance.start()
+        name = f"berlin/mail:{city}"
+        wait_for(lambda: {name, "berlin/testnet:b"} <= instance.running_names(), 30,
+                 what="the mail bot")
+        for n in range(30):  # 30 × 0.25 s: more than twice the heartbeat timeout
+            instance.sql("INSERT INTO mail_subscribers (city_id, email, bounces, dropped, "
+                         "created_at) VALUES (:c, :e, 0, 0, 0)", c=city, e=f"s{n}@example.org")
+        instance.send(city, "a", "Kontrolle U8 Hermannplatz")
+        wait_for(lambda: len(slow.mails) >= 30, 60, what="every subscriber's mail")
+        time.sleep(1)
+        assert sorted(slow.mails) == sorted(f"s{n}@example.org" for n in range(30))
+        assert instance.row(name)["restarts"] == 0
+        assert "no heartbeat" not in instance.log()
+
+
+def test_plugin_that_cannot_list_its_accounts_holds_reports_back_instead_of_losing_them(
+        make_instance):
+    from instance import free_port
+    instance, ids = start(make_instance, disabled=(),
+                          extra=f"[bots.mail]\nlisten_port = {free_port()}\n")
+    berlin = ids["berlin"]
+    # The mail plugin's table breaks (as a botched upgrade would leave it): the censor cannot
+    # tell whether berlin has a mailing list to deliver to.
+    instance.sql("ALTER TABLE mail_cities RENAME TO mail_cities_gone")
+    instance.send(berlin, "a", "Kontrolle U6 Tempelhof")
+    wait_for(lambda: "plugin mail could not list its accounts" in instance.log(), 20,
+             what="the censor to notice")
+    assert instance.sql("SELECT verdict FROM reports") == [(None,)]  # waits, undecided
+    instance.sql("ALTER TABLE mail_cities_gone RENAME TO mail_cities")
+    wait_for(lambda: instance.posted(berlin, "b"), 60, what="the report once the plugin works")
+    assert instance.sql("SELECT count(*) FROM work_attempts")[0][0] == 0

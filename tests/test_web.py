@@ -14,6 +14,12 @@ from instance import free_port
 
 @pytest.fixture
 def web(core_for, database_url, relay):
+    return make_web(core_for, database_url, relay)
+
+
+def make_web(core_for, database_url, relay) -> webtest.TestApp:
+    """A browser on a new app whose mail goes to relay; it knows the app's sessions, relay,
+    plugins and what main was told."""
     settings, plugins, sessions = core_for(
         database_url, TICKETFREI_MAIL_RELAY_HOST="127.0.0.1",
         TICKETFREI_MAIL_RELAY_PORT=str(relay.port), TICKETFREI_MAIL_RELAY_SECURITY="none")
@@ -29,8 +35,11 @@ def csrf(page) -> str:
 
 
 def post(app, url, fields, status=None, page_url="/login"):
-    """Submit a form as a browser would: with the CSRF token of a page of this site."""
-    return app.post(url, {**fields, "csrf": csrf(app.get(page_url))}, status=status)
+    """Submit a form as a browser would: with the CSRF token of a page of this site; and wait
+    until the mail it queued (if any) was handed to the relay."""
+    response = app.post(url, {**fields, "csrf": csrf(app.get(page_url))}, status=status)
+    frontend.site.outbox.join()
+    return response
 
 
 def sign_up(app, city="berlin", email="orga@berlin.example", password="a good password"):
@@ -116,14 +125,17 @@ def test_bad_signup_is_refused_with_a_clear_error(web, fields, message):
     assert message in page.text and "<script>" not in page.text.split("<main>")[1]
 
 
-def test_signup_when_the_relay_is_down_says_so(core_for, sqlite_url):
+def test_signup_when_the_relay_is_down_answers_at_once_and_logs_the_failure(core_for, sqlite_url,
+                                                                          caplog):
     settings, plugins, sessions = core_for(
         sqlite_url, TICKETFREI_MAIL_RELAY_HOST="127.0.0.1",
         TICKETFREI_MAIL_RELAY_PORT=str(free_port()), TICKETFREI_MAIL_RELAY_SECURITY="none")
     app = webtest.TestApp(frontend.make_app(settings, sessions, plugins))
+    frontend.site.outbox.retry_delays = (0.1,)
     page = post(app, "/signup", {"city": "berlin", "email": "orga@berlin.example",
-                                 "password": "a good password"}, status=503, page_url="/signup")
-    assert "try again later" in page.text
+                                 "password": "a good password"}, page_url="/signup")
+    assert "Check your mail" in page.text  # the answer cannot wait on the relay
+    assert any("a mail was given up" in r.getMessage() for r in caplog.records)
 
 
 # --- login, logout, throttling ---------------------------------------------------------------

@@ -7,6 +7,8 @@ report, and no log line names an address a report came from.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import re
 import time
@@ -67,16 +69,60 @@ def mail_enabled(session, city_id: int) -> bool:
     return row is None or row.enabled != 0
 
 
-def send_confirmation(settings, session, city: db.City, email: str) -> None:
+# Mail that anyone can make the instance send to any address (a confirmation asked for on the
+# city page or by mail, an unsubscribe link asked for by mail): at most MAILS_PER_ADDRESS an
+# hour to one address, all kinds and all cities together.
+MAILS_PER_ADDRESS = 3
+MAIL_WINDOW = 3600.0
+
+
+def _digest(secret: bytes, text: str) -> str:
+    # Rate limit keys name no address: rate_limits keeps its rows.
+    return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def mail_allowed(session, secret: bytes, email: str) -> bool:
+    """Count one list mail asked for to `email`; False once the address had its share this
+    hour (the caller commits)."""
+    return user.allow(session, "mail-list:to:" + _digest(secret, email.lower()),
+                      MAILS_PER_ADDRESS, MAIL_WINDOW)
+
+
+def client_allowed(session, secret: bytes, client: str, limit: int) -> bool:
+    """Count one request of a web client (its address or network) that makes us send mail."""
+    return user.allow(session, "mail-list:from:" + _digest(secret, client), limit, MAIL_WINDOW)
+
+
+def send_confirmation(settings, secret: bytes, city: db.City, email: str,
+                      headers: dict | None = None) -> None:
     """The double opt-in mail: subscribing needs a click on its link."""
-    token = subscribe_token(user.instance_secret(session), city.id, email)
+    token = subscribe_token(secret, city.id, email)
     link = f"{settings.web.base_url}/bots/mail/confirm?token={quote(token)}"
     mailer.send(settings, mailer.message(
         settings, email, f"Confirm your subscription to Ticketfrei {city.city.capitalize()}",
         f"Someone, perhaps you, asked to receive the reports of Ticketfrei "
         f"{city.city.capitalize()} by mail. Follow this link to confirm:\n\n{link}\n\n"
         "If you did not ask for this, ignore this mail.\n",
-        sender=_from(settings, city.city)))
+        sender=_from(settings, city.city), headers=headers))
+
+
+def unsubscribe_link(settings, secret: bytes, city_id: int, email: str) -> str:
+    return (f"{settings.web.base_url}/bots/mail/unsubscribe?token="
+            + quote(unsubscribe_token(secret, city_id, email)))
+
+
+def send_unsubscribe_link(settings, secret: bytes, city: db.City, email: str) -> None:
+    """The answer to `unsubscribe` by mail, to a subscribed address only: the sender of a
+    mail can be forged, so leaving takes a click on the link, as in every list mail."""
+    link = unsubscribe_link(settings, secret, city.id, email)
+    mailer.send(settings, mailer.message(
+        settings, email, f"Unsubscribe from Ticketfrei {city.city.capitalize()}",
+        f"Someone, perhaps you, asked to stop receiving the reports of Ticketfrei "
+        f"{city.city.capitalize()} by mail. Follow this link to unsubscribe:\n\n{link}\n\n"
+        "If you did not ask for this, ignore this mail: you stay subscribed.\n",
+        sender=_from(settings, city.city),
+        headers={"Auto-Submitted": "auto-replied", "List-Unsubscribe": f"<{link}>",
+                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}))
 
 
 def _from(settings, city: str) -> str:
@@ -104,13 +150,15 @@ class MailBot(Bot):
         super().__init__(account, settings, sessions)
         self._city = None
         self._later: dict[int, float] = {}  # stored mails to read again only at that time
+        self._counted: set[int] = set()  # stored commands already counted by mail_allowed
 
     # --- accounts ------------------------------------------------------------------------
     @classmethod
     def accounts(cls, session, city_id=None):
         off = set(session.scalars(select(MailCity.city_id).where(MailCity.enabled == 0)))
         return [Account(c.id, str(c.id), address(c.name, cls.options.domain))
-                for c in user.list_cities(session) if city_id in (None, c.id) and c.id not in off]
+                for c in user.list_cities(session)
+                if city_id in (None, c.id) and c.id not in off and not c.reserved]
 
     @classmethod
     def deactivate(cls, session, account, reason):
@@ -184,24 +232,46 @@ class MailBot(Bot):
         return Report(text=parse.report_text(mail))
 
     def _command(self, row, action: str, sender: str | None) -> None:
-        if sender is None:
+        """subscribe: a confirmation link to the sender. unsubscribe: the unsubscribe link to
+        the sender if it is subscribed, else nothing (the sender may be forged: neither
+        answer nor log line tells whether an address is subscribed). Either counts against
+        the address's mails per hour (mail_allowed), subscribed or not; over it, the command
+        is dropped."""
+        if sender is None or len(sender) > user.MAX_EMAIL or not user.EMAIL.match(sender):
+            log.info("a command by mail (%s) without a usable sender was dropped", action)
             return
         with self.sessions.begin() as session:
+            secret = user.instance_secret(session)
+            # Counted once per stored mail, not again when the relay failed for now.
+            if row.id not in self._counted:
+                if not mail_allowed(session, secret, sender):
+                    log.info("a command by mail (%s) was dropped: its address reached its "
+                             "limit of %d list mails an hour", action, MAILS_PER_ADDRESS)
+                    return
+                self._counted.add(row.id)
+            answered = action == "subscribe" or session.scalar(select(MailSubscriber.id).where(
+                MailSubscriber.city_id == self._city.id, MailSubscriber.email == sender))
+        if not answered:
+            log.info("an unsubscribe command by mail was handled")
+            return
+        try:
             if action == "unsubscribe":
-                session.execute(delete(MailSubscriber).where(
-                    MailSubscriber.city_id == self._city.id, MailSubscriber.email == sender))
-                log.info("a subscriber left by mail")
-                return
-            try:
-                send_confirmation(self.config, session, self._city, sender)
-            except mailer.MailError as error:
-                if not error.permanent:
-                    # Only this mail waits; the relay's answer would name the address.
-                    self._later[row.id] = time.monotonic() + self.options.retry_delay
-                    raise TryLater("the relay did not take a confirmation mail for now",
-                                   self.options.retry_delay) from None
-                log.info("the relay refused a confirmation mail for good")
-                return
+                send_unsubscribe_link(self.config, secret, self._city, sender)
+            else:
+                send_confirmation(self.config, secret, self._city, sender,
+                                  headers={"Auto-Submitted": "auto-replied"})
+        except mailer.MailError as error:
+            if not error.permanent:
+                # Only this mail waits; the relay's answer would name the address.
+                self._later[row.id] = time.monotonic() + self.options.retry_delay
+                raise TryLater(f"the relay did not take the answer to a command by mail "
+                               f"({action}) for now", self.options.retry_delay) from None
+            log.info("the relay refused the answer to a command by mail (%s) for good",
+                     action)
+            return
+        if action == "unsubscribe":
+            log.info("an unsubscribe command by mail was handled")
+        else:
             log.info("a subscription by mail is waiting for its confirmation")
 
     def handled(self, session, rows):
@@ -209,6 +279,7 @@ class MailBot(Bot):
         session.execute(delete(MailInbox).where(MailInbox.id.in_([row.id for row in rows])))
         for row in rows:
             self._later.pop(row.id, None)
+            self._counted.discard(row.id)
 
     # --- sending -------------------------------------------------------------------------
     def send_messages(self, reports):
@@ -228,6 +299,7 @@ class MailBot(Bot):
                 MailSubscriber.city_id == city.id, MailSubscriber.dropped == 0))
                 if s.id not in done]
         for subscriber in subscribers:
+            self.beat()  # a long list takes longer than the heartbeat timeout
             mail = self._mail(city, report, subscriber, secret)
             try:
                 mailer.send(self.config, mail)
@@ -242,8 +314,7 @@ class MailBot(Bot):
 
     def _mail(self, city, report: Report, subscriber, secret):
         base = self.config.web.base_url
-        unsubscribe = f"{base}/bots/mail/unsubscribe?token=" + quote(
-            unsubscribe_token(secret, city.id, subscriber.email))
+        unsubscribe = unsubscribe_link(self.config, secret, city.id, subscriber.email)
         first_line = report.text.strip().splitlines()[0] if report.text.strip() else "report"
         mail = mailer.message(
             self.config, subscriber.email,

@@ -4,6 +4,11 @@ It accepts a recipient only when it is <city>@<domain> of a city whose mailing l
 (550 for anything else: no open relay), refuses mails over the size limit (552), and answers
 250 only once the mail is stored in mail_inbox, so an accepted mail is never lost. The city's
 mail bot takes it from there. Touches cities (read) and mail_inbox (write).
+
+Each RCPT costs a database look-up and each accepted recipient a stored copy of the mail: a
+message takes at most MAX_RECIPIENTS recipients, a connection at most MAX_RCPT_PER_SESSION RCPT
+commands (accepted or not); beyond, RCPT is answered 452 (RFC 5321, 4.5.3.1.10), and a client
+sends the recipients left over in another transaction or connection.
 """
 from __future__ import annotations
 
@@ -25,6 +30,10 @@ from .db import MailInbox
 
 log = logging.getLogger(__name__)
 
+MAX_RECIPIENTS = 10
+MAX_RCPT_PER_SESSION = 20
+TOO_MANY = "452 4.5.3 Too many recipients"
+
 
 class Inbox:
     """aiosmtpd handler: recipients are cities; DATA is stored before it is acknowledged."""
@@ -39,11 +48,16 @@ class Inbox:
             return None
         with self.sessions() as session:
             city = user.find_city(session, local)
-            if city is None or not city.enabled or not mail_enabled(session, city.id):
+            if (city is None or not city.enabled or city.reserved
+                    or not mail_enabled(session, city.id)):
                 return None
             return city.id
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        session.ticketfrei_rcpts = getattr(session, "ticketfrei_rcpts", 0) + 1
+        if (session.ticketfrei_rcpts > MAX_RCPT_PER_SESSION
+                or len(envelope.rcpt_tos) >= MAX_RECIPIENTS):
+            return TOO_MANY
         loop = asyncio.get_running_loop()
         try:
             city_id = await loop.run_in_executor(None, self._city_id, address)

@@ -1,24 +1,50 @@
 """The mail bot's web UI at /bots/mail/: subscribing (double opt-in), unsubscribing (a link
 that keeps working, and RFC 8058 one-click), and the organisers' panel (list on or off, the
-mail page text). Uses frontend's helpers for logins, CSRF and pages."""
+mail page text). Uses frontend's helpers for logins, CSRF and pages.
+
+The subscribe form makes us mail any address: it is limited per address (bot.mail_allowed,
+shared with the commands by mail) and per client (SUBSCRIBES_PER_CLIENT an hour). Subscribing
+needs the city's list to be on; unsubscribing works at any time. Pages that carry a link's
+token are never cached."""
 import logging
 
 import bottle
 from sqlalchemy import delete, select
 
+import db
 import frontend
 import mailer
 import user
 
-from .bot import send_confirmation
+from .bot import MailBot, client_allowed, mail_allowed, send_confirmation
 from .db import MailCity, MailSubscriber
 
 log = logging.getLogger(__name__)
+
+SUBSCRIBES_PER_CLIENT = 10  # subscribe form posts an hour from one client address (IPv6: /64)
 
 
 def _message(title, text, status=200):
     bottle.response.status = status
     return frontend.page("message", title=title, text=text)
+
+
+
+def _has_list(session, city: db.City) -> bool:
+    """Whether the city has a mailing list, as its page decides (the form is shown while the
+    mail bot has an account there): only then can one subscribe."""
+    return bool(MailBot.accounts(session, city.id))
+
+
+def _open_list(session, city_id: int) -> db.City | None:
+    """The city of a confirmation link if its page is shown and it has a mailing list."""
+    city = session.get(db.City, city_id)
+    city = city and user.city_page(session, city.city)
+    return city if city is not None and _has_list(session, city) else None
+
+
+def _no_list():
+    return _message("Not subscribed", "This city has no mailing list.", 404)
 
 
 def _read(token: str, purpose: str) -> tuple[int, str]:
@@ -37,32 +63,52 @@ def make_app(settings, sessions, notify_main):
     @app.post("/<name>/subscribe")
     def subscribe(name):
         frontend.check_csrf()
-        email = frontend.form("email", 300).strip()
+        email = frontend.form("email", 300).strip().lower()
         if not user.EMAIL.match(email) or len(email) > user.MAX_EMAIL:
             return _message("Not subscribed", "That is not an e-mail address.", 400)
         with sessions.begin() as session:
             city = user.city_page(session, name)
             if city is None:
                 return _message("Not subscribed", "There is no such city here.", 404)
-            try:
-                send_confirmation(settings, session, city, email.lower())
-            except mailer.MailError:
-                return _message("Not subscribed", "We could not send the confirmation mail. "
-                                "Please try again later.", 503)
+            if not _has_list(session, city):
+                return _no_list()
+            secret = user.instance_secret(session)
+            # Counted in a transaction of their own: no lock is held while the relay talks.
+            client = user.client_network(bottle.request.environ.get("REMOTE_ADDR") or "unknown")
+            allowed = (client_allowed(session, secret, client, SUBSCRIBES_PER_CLIENT)
+                       and mail_allowed(session, secret, email))
+        if not allowed:
+            # The same page for every address: it tells nothing about subscriptions.
+            bottle.response.set_header("Retry-After", "3600")
+            return _message("Not subscribed", "Too many subscriptions were asked for from "
+                            "here or for this address. Please try again in an hour.", 429)
+        try:
+            send_confirmation(settings, secret, city, email)
+        except mailer.MailError:
+            return _message("Not subscribed", "We could not send the confirmation mail. "
+                            "Please try again later.", 503)
         return _message("Check your mail", "We sent you a mail: follow its link to receive "
                         "the reports.")
 
     @app.get("/confirm")
     def confirm_form():
-        return frontend.page("confirm_action", action="/bots/mail/confirm",
-                             token=frontend.link_token("mail-subscribe"), title="Subscribe",
-                             button="Yes, send me the reports")
+        frontend.no_store()
+        token = frontend.link_token("mail-subscribe")
+        city_id, _ = _read(token, "mail-subscribe")
+        with sessions() as session:
+            if _open_list(session, city_id) is None:
+                return _no_list()
+        return frontend.page("confirm_action", action="/bots/mail/confirm", token=token,
+                             title="Subscribe", button="Yes, send me the reports")
 
     @app.post("/confirm")
     def confirm():
+        frontend.no_store()
         frontend.check_csrf()
         city_id, email = _read(frontend.form("token", 2000), "mail-subscribe")
         with sessions.begin() as session:
+            if _open_list(session, city_id) is None:
+                return _no_list()
             row = session.scalar(select(MailSubscriber).where(
                 MailSubscriber.city_id == city_id, MailSubscriber.email == email))
             if row is None:
@@ -75,12 +121,14 @@ def make_app(settings, sessions, notify_main):
 
     @app.get("/unsubscribe")
     def unsubscribe_form():
+        frontend.no_store()
         return frontend.page("confirm_action", action="/bots/mail/unsubscribe",
                              token=frontend.link_token("mail-unsubscribe"), title="Unsubscribe",
                              button="Unsubscribe")
 
     @app.post("/unsubscribe")
     def unsubscribe():
+        frontend.no_store()
         # The token is the permission: RFC 8058 one-click POSTs carry no CSRF field, and a
         # forged request could do nothing the link's owner would not want.
         token = bottle.request.query.getunicode("token") or frontend.form("token", 2000)
