@@ -339,6 +339,7 @@ class Supervisor:
                     child.overflow = not process.post(child.inbox, process.SWEEP)
                 if child.watch_heartbeat and now - child.heartbeat.value > timeout:
                     child.last_error = f"no heartbeat for {now - child.heartbeat.value:.0f} s"
+                    child.exit_error = child.last_error  # shown until it runs stable again
                     child.error_this_run = True
                     log.warning("%s: %s, killing it", child.name, child.last_error)
                     child.killed_by_main = True

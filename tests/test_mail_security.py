@@ -257,7 +257,7 @@ def test_smtp_takes_10_recipients_a_message_and_20_rcpt_a_connection(city_with_m
 def test_a_relay_refusing_an_address_for_now_is_logged_without_it(settings_for, sqlite_url,
                                                                   picky_relay, caplog):
     import mailer
-    settings = settings_for(sqlite_url, TICKETFREI_MAIL_RELAY_HOST="127.0.0.1",
+    settings, _ = settings_for(sqlite_url, TICKETFREI_MAIL_RELAY_HOST="127.0.0.1",
                             TICKETFREI_MAIL_RELAY_PORT=str(picky_relay.port),
                             TICKETFREI_MAIL_RELAY_SECURITY="none")
     with pytest.raises(mailer.MailError):
