@@ -266,3 +266,22 @@ def test_loose_permissions_names_what_others_can_read(settings_for, tmp_path):
     settings, _ = settings_for("postgresql://tf@db.example/tf")
     os.makedirs(settings.instance.data_dir, mode=0o755)
     assert main.loose_permissions(settings) == []
+
+
+def test_organisers_of_a_blocked_or_reserved_city_are_told_on_their_settings_page(
+        core_for, sqlite_url, relay):
+    from test_web import log_in, make_web, sign_up
+    web = make_web(core_for, sqlite_url, relay)
+    sign_up(web)
+    log_in(web)
+    with web.sessions.begin() as session:
+        user.set_city_blocked(session, "berlin", True, "abuse reports")
+    page = web.get("/settings")
+    assert "disabled by the instance's administrator: abuse reports" in page.text
+    with web.sessions.begin() as session:
+        user.set_city_blocked(session, "berlin", False)
+        # A version 2 city whose name is reserved now (written as version 2 would have).
+        session.execute(db.City.__table__.update().values(city="postmaster"))
+    page = web.get("/settings")
+    assert "disabled by the instance's administrator" not in page.text
+    assert "is reserved on this instance" in page.text
