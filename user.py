@@ -363,8 +363,9 @@ def client_network(address: str) -> str:
     return str(ipaddress.ip_network(f"{ip}/64", strict=False))
 
 
-def _digest(secret: bytes, text: str) -> str:
-    # Rate limit keys name no address: rate_limits keeps its rows for a while.
+def limit_digest(secret: bytes, text: str) -> str:
+    """What a rate limit key holds of an address or a client: a keyed hash, so that
+    rate_limits, which keeps its rows for a while, names nobody."""
     return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()[:32]
 
 
@@ -373,8 +374,8 @@ def allow_account_mail(session, secret: bytes, client: str, email: str) -> None:
     goes out or not; TooManyMails when the recipient or the client had its share (ACCOUNT_MAILS_TO,
     ACCOUNT_MAILS_FROM). The caller commits, or rolls back on TooManyMails: then nothing
     counts."""
-    keys = [(f"account-mail:from:{_digest(secret, client_network(client))}", ACCOUNT_MAILS_FROM),
-            (f"account-mail:to:{_digest(secret, email.strip().lower())}", ACCOUNT_MAILS_TO)]
+    keys = [(f"account-mail:from:{limit_digest(secret, client_network(client))}", ACCOUNT_MAILS_FROM),
+            (f"account-mail:to:{limit_digest(secret, email.strip().lower())}", ACCOUNT_MAILS_TO)]
     for key, limits in keys:
         for limit, per in limits:
             if not allow(session, f"{key}:{per:g}", limit, per):

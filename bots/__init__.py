@@ -178,7 +178,7 @@ class Bot:
                                    db.Delivery.state == db.PENDING)
                             .values(state=db.DONE, done_at=time.time(),
                                     attempts=db.Delivery.attempts + 1))
-            db.forget_attempts(session, [f"send:{report.delivery_id}"])
+            db.forget_attempts(session, [self._send_key(report)])
         self._marked.add(report.delivery_id)
 
     def run(self, ctx: process.Context) -> None:
@@ -244,6 +244,10 @@ class Bot:
 
     def _attempt_key(self, message_id: str) -> str:
         return f"read:{self.account.city_id}:{self.name}:{self.account.account}:{message_id}"
+
+    @staticmethod
+    def _send_key(report: Report) -> str:
+        return f"send:{report.delivery_id}"
 
     def _intake(self, messages: list) -> list[int]:
         """Read each message on its own, so that one that cannot be read only affects itself;
@@ -395,7 +399,7 @@ class Bot:
         careful = self._careful
         errors = self._errors
         if careful:
-            count = db.count_attempt(self.sessions, f"send:{reports[0].delivery_id}")
+            count = db.count_attempt(self.sessions, self._send_key(reports[0]))
             if count > db.SET_ASIDE_AFTER:
                 self._give_up(reports[0], f"set aside after {count - 1} failed attempts: "
                                           "its process stopped while sending it")
@@ -404,7 +408,7 @@ class Bot:
             self.send_messages(reports)
         except (TryLater, OSError) as error:
             if careful:  # the network's fault, not this delivery's
-                db.count_attempt(self.sessions, f"send:{reports[0].delivery_id}", add=-1)
+                db.count_attempt(self.sessions, self._send_key(reports[0]), add=-1)
             delay = error.delay if isinstance(error, TryLater) else None
             self._postpone(reports, f"sending: {process.describe_error(error)}", delay)
         except Undeliverable as error:
@@ -437,7 +441,7 @@ class Bot:
         if not left:
             return
         culprit, behind = left[0], left[1:]
-        count = db.count_attempt(self.sessions, f"send:{culprit.delivery_id}", reason,
+        count = db.count_attempt(self.sessions, self._send_key(culprit), reason,
                                  add=0 if counted else 1)
         if count >= db.SET_ASIDE_AFTER:
             self._give_up(culprit, f"set aside after {count} failed attempts: {reason}")
@@ -469,7 +473,7 @@ class Bot:
             session.execute(update(db.Delivery).where(db.Delivery.id == report.delivery_id)
                             .values(state=db.FAILED, last_error=reason,
                                     attempts=db.Delivery.attempts + 1))
-            db.forget_attempts(session, [f"send:{report.delivery_id}"])
+            db.forget_attempts(session, [self._send_key(report)])
         self._marked.add(report.delivery_id)  # handled: neither retried nor counted as sent
         self._retry_at.pop(report.delivery_id, None)
 

@@ -92,6 +92,21 @@ def relay():
 
 
 @pytest.fixture
+def picky_relay():
+    """A relay that refuses bounce* addresses for good and later* ones twice for now."""
+    from test_mail import PickyRelay
+    with PickyRelay() as relay:
+        yield relay
+
+
+@pytest.fixture
+def city_with_mail(make_instance, picky_relay):
+    """A running instance with berlin and hamburg, their mail bots and the SMTP service."""
+    from test_mail import start_with_mail
+    return start_with_mail(make_instance, picky_relay)
+
+
+@pytest.fixture
 def sqlite_url(tmp_path):
     return f"sqlite:///{tmp_path}/ticketfrei.sqlite"
 

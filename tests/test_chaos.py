@@ -8,7 +8,8 @@ import time
 from collections import Counter
 
 from instance import kill_random, wait_for
-from test_streams import FAST, Background, assert_exactly_once, print_tally, start_cities, tally
+from test_streams import (FAST, Background, assert_exactly_once, print_tally, send_rounds,
+                          start_cities, tally)
 
 LEAKED = "leaked semaphore"
 
@@ -53,17 +54,9 @@ def test_random_kills_of_bots_censor_and_main_lose_nothing_and_duplicate_nothing
     sent = {}  # text -> (city_id, account)
     monkey.start()
     began = time.monotonic()
-    rounds, gap = 48, 0.75  # one report to every (city, account) each 0.75 s: ~36 s
-    try:
-        for n in range(rounds):
-            for city in cities:
-                for account in "ab":
-                    text = f"Kontrolle {city} Steig {account} Nr {n:02d}"
-                    instance.send(ids[city], account, text)
-                    sent[text] = (ids[city], account)
-            if monkey.error is not None:
-                break
-            time.sleep(max(0.0, began + (n + 1) * gap - time.monotonic()))
+    try:  # one report to every (city, account) each 0.75 s: ~36 s
+        send_rounds(instance, ids, sent, rounds=48, gap=0.75, where="Steig",
+                    stop=lambda: monkey.error is not None)
     finally:
         stop.set()
         monkey.join(60)

@@ -34,18 +34,6 @@ class PickyRelay(Relay):
         return "250 OK"
 
 
-@pytest.fixture
-def picky_relay():
-    with PickyRelay() as relay:
-        yield relay
-
-
-@pytest.fixture
-def city_with_mail(make_instance, picky_relay):
-    """A running instance with berlin and hamburg, their mail bots and the SMTP service."""
-    return start_with_mail(make_instance, picky_relay)
-
-
 def start_with_mail(make_instance, picky_relay, database_url=None):
     smtp_port = free_port()
     instance = make_instance(disabled=(), database_url=database_url, extra=picky_relay.settings() + (

@@ -11,7 +11,7 @@ import pytest
 import webtest
 from instance import wait_for
 from sqlalchemy import select
-from test_mail import DOMAIN, Browser, PickyRelay, link, mail, received, send, start_with_mail, subscribe
+from test_mail import DOMAIN, Browser, link, mail, received, send, subscribe
 from test_web import csrf, sign_up
 
 import db
@@ -150,18 +150,6 @@ def test_pages_and_answers_with_a_links_token_are_never_cached(web):
 
 
 # --- commands by mail and the SMTP service, on a running instance ------------------------------
-
-@pytest.fixture
-def picky_relay():
-    with PickyRelay() as relay:
-        yield relay
-
-
-@pytest.fixture
-def city_with_mail(make_instance, picky_relay):
-    """A running instance with berlin and hamburg, their mail bots and the SMTP service."""
-    return start_with_mail(make_instance, picky_relay)
-
 
 def inbox_empty(instance):
     return instance.sql("SELECT count(*) FROM mail_inbox")[0][0] == 0

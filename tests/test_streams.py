@@ -103,6 +103,22 @@ class Background(threading.Thread):
             raise AssertionError(f"the {self.name} thread failed: {self.error!r}") from self.error
 
 
+def send_rounds(instance, ids: dict, sent: dict, rounds: int, gap: float, where: str,
+                stop=lambda: False) -> None:
+    """One distinct report to every (city, account) each gap seconds, rounds times (or until
+    stop() says so); sent maps each text to its (city_id, account)."""
+    began = time.monotonic()
+    for n in range(rounds):
+        for city, city_id in ids.items():
+            for account in "ab":
+                text = f"Kontrolle {city} {where} {account} Nr {n:02d}"
+                instance.send(city_id, account, text)
+                sent[text] = (city_id, account)
+        if stop():
+            break
+        time.sleep(max(0.0, began + (n + 1) * gap - time.monotonic()))
+
+
 def kill_random_bots(instance, stop: threading.Event, rng: random.Random, kills: Counter,
                      interval: float = 0.6) -> None:
     """SIGKILL a random running bot every ~interval seconds (0.6 to 1.4 times it) until stop
@@ -270,15 +286,8 @@ def test_cities_sharing_account_ids_each_get_only_their_own_reports_while_bots_a
     # Every (city, account) gets one report every half second for ~15 s, and a random bot is
     # killed every ~0.6 s: about 25 restarts, each of whose start-up sweeps must take only its
     # own city's pending deliveries.
-    rounds, gap = 30, 0.5
     try:
-        for n in range(rounds):
-            for city in cities:
-                for account in "ab":
-                    text = f"Kontrolle {city} Eingang {account} Nr {n:02d}"
-                    instance.send(ids[city], account, text)
-                    sent[text] = (ids[city], account)
-            time.sleep(max(0.0, began + (n + 1) * gap - time.monotonic()))
+        send_rounds(instance, ids, sent, rounds=30, gap=0.5, where="Eingang")
     finally:
         stop.set()
         killer.join(30)

@@ -7,8 +7,6 @@ report, and no log line names an address a report came from.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import re
 import time
@@ -76,21 +74,17 @@ MAILS_PER_ADDRESS = 3
 MAIL_WINDOW = 3600.0
 
 
-def _digest(secret: bytes, text: str) -> str:
-    # Rate limit keys name no address: rate_limits keeps its rows.
-    return hmac.new(secret, text.encode(), hashlib.sha256).hexdigest()[:32]
-
-
 def mail_allowed(session, secret: bytes, email: str) -> bool:
     """Count one list mail asked for to `email`; False once the address had its share this
     hour (the caller commits)."""
-    return user.allow(session, "mail-list:to:" + _digest(secret, email.lower()),
+    return user.allow(session, "mail-list:to:" + user.limit_digest(secret, email.lower()),
                       MAILS_PER_ADDRESS, MAIL_WINDOW)
 
 
 def client_allowed(session, secret: bytes, client: str, limit: int) -> bool:
     """Count one request of a web client (its address or network) that makes us send mail."""
-    return user.allow(session, "mail-list:from:" + _digest(secret, client), limit, MAIL_WINDOW)
+    return user.allow(session, "mail-list:from:" + user.limit_digest(secret, client), limit,
+                      MAIL_WINDOW)
 
 
 def send_confirmation(settings, secret: bytes, city: db.City, email: str,
