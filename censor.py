@@ -403,11 +403,11 @@ class Censor:
                 # them would lose that network's deliveries for good.
                 targets = bots.city_accounts(self.plugins, session, report.city_id)
                 for network, account in targets:
-                    if ((network, account.account) == (report.network, report.account)
+                    if ((network, account.id) == (report.network, report.account)
                             and not self.plugins[network].broadcasts_own_reports):
                         continue  # not back to where it came from
                     delivery = db.Delivery(report_id=report.id, city_id=report.city_id,
-                                           network=network, account=account.account,
+                                           network=network, account=account.id,
                                            created_at=time.time())
                     session.add(delivery)
                     deliveries.append(delivery)

@@ -5,7 +5,7 @@ start-up and hands it to every process, so no child re-reads the environment.
 
 Every key lives in a section: `[web] port = 8080` in TOML, `TICKETFREI_WEB_PORT=8080` in the
 environment (the environment wins). A bot's own keys live in `[bots.<name>]`, e.g.
-`TICKETFREI_BOTS_MAIL_DOMAIN`; bots declare them in their Bot class (`settings`).
+`TICKETFREI_BOTS_MAIL_DOMAIN`; bots declare them in their Bot class (`option_keys`; values in `cls.options`).
 Lists are written comma-separated in the environment.
 """
 from __future__ import annotations

@@ -75,7 +75,8 @@ class City(Base):
     __table_args__ = _v2_table_args(UniqueConstraint("user_id", "city"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(Integer, ForeignKey("user.id"))
-    city: Mapped[str] = mapped_column(Text)
+    # version 2 named the column "city"; the attribute is `name`, as everywhere in version 3
+    name: Mapped[str] = mapped_column("city", Text)
     markdown: Mapped[str | None] = mapped_column(Text, default="")
     mail_md: Mapped[str | None] = mapped_column(Text, default="")
     masto_link: Mapped[str | None] = mapped_column(Text, default="")

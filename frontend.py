@@ -88,7 +88,7 @@ def require_city(name: str | None = None):
     login = require_login()
     with site.sessions() as session:
         city = user.city_of(session, login.user_id)
-    if name is not None and name.lower() != city.city.lower():
+    if name is not None and name.lower() != city.name.lower():
         bottle.abort(403, "These are not your city's settings.")
     return city
 
@@ -459,7 +459,7 @@ def _settings_routes(app, settings, sessions, plugins, plugin_lookup, notify_mai
         enabled = bottle.request.forms.get("enabled") == "1"
         with sessions.begin() as session:
             city = user.city_of(session, login.user_id)
-            user.set_city_enabled(session, city.city, enabled)
+            user.set_city_enabled(session, city.name, enabled)
         notify_main()
         return settings_page(message="The city is on." if enabled else
                              "The city is off: its bots stop and its page is hidden.")

@@ -213,11 +213,11 @@ class Supervisor:
                     city = cities.get(account.city_id)
                     if city is None:
                         continue
-                    want[("bot", city.id, name, account.account)] = dict(
-                        name=f"{city.name}/{name}:{account.account}", kind="bot",
+                    want[("bot", city.id, name, account.id)] = dict(
+                        name=f"{city.name}/{name}:{account.id}", kind="bot",
                         target=bots.bot_process,
                         bot=dict(city_id=city.id, city=city.name, network=name,
-                                 account=account.account, label=account.label))
+                                 account=account.id, label=account.label))
         return want, broken
 
     def reconcile(self) -> None:

@@ -185,10 +185,10 @@ def name_reserved(session, name: str) -> bool:
 def _info(city: db.City, enabled, block: db.CityBlock | None = None,
           reserved: frozenset[str] = frozenset()) -> CityInfo:
     switched_on = enabled != 0
-    return CityInfo(city.id, city.city, city.user_id, switched_on and block is None,
+    return CityInfo(city.id, city.name, city.user_id, switched_on and block is None,
                     switched_on=switched_on, blocked=block is not None,
                     block_reason=block.reason if block is not None else None,
-                    reserved=city.city.lower() in reserved)
+                    reserved=city.name.lower() in reserved)
 
 
 def _check_new_city(session, name: str, email: str, password: str) -> tuple[str, str]:
@@ -228,7 +228,7 @@ def _create(session, name: str, email: str, passhash: str) -> CityInfo:
     session.add(db.TriggerPatterns(user_id=user.id,
                                    patterns="\n".join(censor.DEFAULT_TRIGGER_PATTERNS)))
     session.add(db.BadWords(user_id=user.id, words="\n".join(censor.DEFAULT_BLOCKLIST)))
-    city = db.City(user_id=user.id, city=name, markdown="", mail_md="", masto_link="",
+    city = db.City(user_id=user.id, name=name, markdown="", mail_md="", masto_link="",
                    twit_link="")
     session.add(city)
     session.flush()
@@ -239,12 +239,12 @@ def _cities_query():
     return (select(db.City, db.User.enabled, db.CityBlock)
             .outerjoin(db.User, db.User.id == db.City.user_id)
             .outerjoin(db.CityBlock, db.CityBlock.city_id == db.City.id)
-            .order_by(db.City.city))
+            .order_by(db.City.name))
 
 
 def find_city(session, name: str) -> CityInfo | None:
     """A city by name, case-insensitively (version 2 names may have capitals)."""
-    row = session.execute(_cities_query().where(func.lower(db.City.city) == name.lower())).first()
+    row = session.execute(_cities_query().where(func.lower(db.City.name) == name.lower())).first()
     return _info(*row, reserved=_reserved(session)) if row else None
 
 
@@ -690,7 +690,7 @@ def city_settings(session, user_id: int) -> dict:
     return dict(city=city, enabled=session.get(db.User, user_id).enabled != 0,
                 blocked=block is not None, block_reason=block.reason if block else None,
                 blocked_at=block.blocked_at if block else None,
-                reserved_name=city.city.lower() in _reserved(session),
+                reserved_name=city.name.lower() in _reserved(session),
                 patterns=patterns, pattern_problems=censor.pattern_problems(patterns),
                 set_aside=set_aside_reports(session, city.id),
                 blocklist=_list_row(session, db.BadWords, user_id).words or "")
@@ -758,4 +758,4 @@ def delete_account(session, user_id: int, password: str, plugins, attempt: Attem
     for model in (db.TriggerPatterns, db.BadWords, db.Email, db.City, db.WebSession):
         session.execute(delete(model).where(model.user_id == user_id))
     session.delete(row)
-    return city.city
+    return city.name

@@ -37,7 +37,7 @@ class Report:
     id: int | None = None          # reports.id once stored
     city_id: int | None = None
     network: str | None = None     # where it came in (set by the run loop)
-    account: str | None = None
+    account_id: str | None = None  # the id of the account it came in on
     delivery_id: int | None = None  # set when handed to send_messages
 
     @property
@@ -50,7 +50,7 @@ class Report:
 class Account:
     """One connected account of a city on one network."""
     city_id: int
-    account: str      # the plugin's id for it, unique within the plugin
+    id: str           # the plugin's id for it, unique within the plugin for one city
     label: str = ""   # shown to organisers, e.g. "@ticketfrei@chaos.social"
 
 
@@ -100,7 +100,7 @@ class Bot:
     """Base class of every bot. One instance runs in one process for one (city, account)."""
 
     name: ClassVar[str] = ""                        # set by discovery: the directory name
-    settings: ClassVar[dict[str, Setting]] = {}     # instance-wide keys, [bots.<name>]
+    option_keys: ClassVar[dict[str, Setting]] = {}  # the keys of [bots.<name>]
     poll_interval: ClassVar[float] = 10.0           # seconds between recv_messages calls
     options: ClassVar = None                        # this plugin's settings, set by load()
     # Whether a report that came in on an account is also sent out by that same account:
@@ -109,7 +109,7 @@ class Bot:
 
     def __init__(self, account: Account, settings, sessions):
         self.account = account
-        self.config = settings
+        self.settings = settings  # the instance's settings (all sections)
         self.sessions = sessions
         self._marked: set[int] = set()
 
@@ -243,7 +243,7 @@ class Bot:
         return self.poll_interval
 
     def _attempt_key(self, message_id: str) -> str:
-        return f"read:{self.account.city_id}:{self.name}:{self.account.account}:{message_id}"
+        return f"read:{self.account.city_id}:{self.name}:{self.account.id}:{message_id}"
 
     @staticmethod
     def _send_key(report: Report) -> str:
@@ -314,7 +314,7 @@ class Bot:
         transaction, before anything is queued. Returns the new reports' ids."""
         if not done:
             return []
-        max_length = self.config.reports.max_length
+        max_length = self.settings.reports.max_length
         stored = []
         with self.sessions.begin() as session:
             for _message, key, result in done:
@@ -330,7 +330,7 @@ class Bot:
                              earlier)
                     continue
                 row = db.Report(city_id=self.account.city_id, network=self.name,
-                                account=self.account.account, network_message_id=message_id,
+                                account=self.account.id, network_message_id=message_id,
                                 text="", received_at=time.time())
                 text = db.clean_text(result.text).strip() if isinstance(result, Report) else ""
                 if isinstance(result, Refused) or not text:
@@ -355,7 +355,7 @@ class Bot:
         with self.sessions() as session:
             ids = session.scalars(select(db.Report.id).where(
                 db.Report.verdict.is_(None), db.Report.network == self.name,
-                db.Report.account == self.account.account,
+                db.Report.account == self.account.id,
                 db.Report.city_id == self.account.city_id)).all()
         for report_id in ids:
             process.report_stored(self._ctx, report_id)
@@ -370,7 +370,7 @@ class Bot:
                  .join(db.Report, db.Report.id == db.Delivery.report_id)
                  .where(db.Delivery.city_id == self.account.city_id,
                         db.Delivery.network == self.name,
-                        db.Delivery.account == self.account.account,
+                        db.Delivery.account == self.account.id,
                         db.Delivery.state == db.PENDING)
                  .order_by(db.Delivery.id))
         if ids is not None:
@@ -382,7 +382,7 @@ class Bot:
         now = time.monotonic()
         reports = [Report(text=row.text, network_message_id=row.network_message_id,
                           id=row.id, city_id=row.city_id, network=row.network,
-                          account=row.account, delivery_id=delivery_id)
+                          account_id=row.account, delivery_id=delivery_id)
                    for delivery_id, row in rows
                    if ids is not None or self._retry_at.get(delivery_id, 0) <= now]
         if not reports:
@@ -578,7 +578,7 @@ def has_module(name: str, module: str) -> bool:
 
 
 def plugin_settings(plugins: dict[str, type[Bot]]) -> dict[str, dict[str, Setting]]:
-    return {name: cls.settings for name, cls in plugins.items()}
+    return {name: cls.option_keys for name, cls in plugins.items()}
 
 
 def city_accounts(plugins: dict[str, type[Bot]], session, city_id: int) -> list[tuple[str, Account]]:

@@ -1,6 +1,6 @@
-% rebase('base.tpl', title=city.city.capitalize())
+% rebase('base.tpl', title=city.name.capitalize())
 % if not own_heading:
-<h1>Ticketfrei {{city.city.capitalize()}}</h1>
+<h1>Ticketfrei {{city.name.capitalize()}}</h1>
 % end
 <div class="city-text">{{!text}}</div>
 % for name, part in parts:

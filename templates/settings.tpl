@@ -4,8 +4,8 @@
 %   return strftime('%Y-%m-%d %H:%M', localtime(t)) if t else '–'
 % end
 % shown = {'running': 'running', 'starting': 'starting', 'backoff': 'restarting', 'inactive': 'stopped', 'stopped': 'stopped'}
-<h1>{{city.city.capitalize()}}</h1>
-<p>Your public page: <a href="/city/{{city.city}}">{{base_url}}/city/{{city.city}}</a></p>
+<h1>{{city.name.capitalize()}}</h1>
+<p>Your public page: <a href="/city/{{city.name}}">{{base_url}}/city/{{city.name}}</a></p>
 % if error:
 <p class="error" role="alert">{{error}}</p>
 % end
@@ -16,7 +16,7 @@
 <p class="error" role="alert">Your city was disabled by the instance's administrator{{': ' + block_reason if block_reason else ''}}. Its bots are stopped and its public page is gone. Switching it on here does not enable it; only the administrator can.</p>
 % end
 % if reserved_name:
-<p class="error" role="alert">Your city's name, "{{city.city}}", is reserved on this instance for the domain's own mail addresses (such as admin@ or postmaster@). So your city has no mail address: mail to it is refused, and the mailing list neither takes reports nor sends them. Everything else works. Ask the administrator to rename your city.</p>
+<p class="error" role="alert">Your city's name, "{{city.name}}", is reserved on this instance for the domain's own mail addresses (such as admin@ or postmaster@). So your city has no mail address: mail to it is refused, and the mailing list neither takes reports nor sends them. Everything else works. Ask the administrator to rename your city.</p>
 % end
 
 <section id="status">

@@ -52,7 +52,7 @@ def mailed(app, to=None):
 
 def city_id(app, name):
     with app.sessions() as session:
-        return session.scalar(select(db.City.id).where(db.City.city == name))
+        return session.scalar(select(db.City.id).where(db.City.name == name))
 
 
 def without_csrf(text):

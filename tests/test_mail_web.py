@@ -29,7 +29,7 @@ def test_organisers_turn_the_list_off_and_edit_its_text_and_only_for_their_city(
     assert "Abonniert <em>uns</em>!" in city_page and "berlin@tf.example" in city_page
     app.post("/bots/mail/berlin/settings", {"enabled": "0", "csrf": token}, status=303)
     with sessions() as session:
-        berlin = session.query(db.City).filter_by(city="berlin").one()
+        berlin = session.query(db.City).filter_by(name="berlin").one()
         assert session.get(MailCity, berlin.id).enabled == 0
     assert "The list is <strong>off</strong>" in app.get("/settings").text
     assert "berlin@tf.example" not in app.get("/city/berlin").text  # no mail part when off

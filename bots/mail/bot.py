@@ -93,11 +93,11 @@ def send_confirmation(settings, secret: bytes, city: db.City, email: str,
     token = subscribe_token(secret, city.id, email)
     link = f"{settings.web.base_url}/bots/mail/confirm?token={quote(token)}"
     mailer.send(settings, mailer.message(
-        settings, email, f"Confirm your subscription to Ticketfrei {city.city.capitalize()}",
+        settings, email, f"Confirm your subscription to Ticketfrei {city.name.capitalize()}",
         f"Someone, perhaps you, asked to receive the reports of Ticketfrei "
-        f"{city.city.capitalize()} by mail. Follow this link to confirm:\n\n{link}\n\n"
+        f"{city.name.capitalize()} by mail. Follow this link to confirm:\n\n{link}\n\n"
         "If you did not ask for this, ignore this mail.\n",
-        sender=_from(settings, city.city), headers=headers))
+        sender=_from(settings, city.name), headers=headers))
 
 
 def unsubscribe_link(settings, secret: bytes, city_id: int, email: str) -> str:
@@ -110,23 +110,23 @@ def send_unsubscribe_link(settings, secret: bytes, city: db.City, email: str) ->
     mail can be forged, so leaving takes a click on the link, as in every list mail."""
     link = unsubscribe_link(settings, secret, city.id, email)
     mailer.send(settings, mailer.message(
-        settings, email, f"Unsubscribe from Ticketfrei {city.city.capitalize()}",
+        settings, email, f"Unsubscribe from Ticketfrei {city.name.capitalize()}",
         f"Someone, perhaps you, asked to stop receiving the reports of Ticketfrei "
-        f"{city.city.capitalize()} by mail. Follow this link to unsubscribe:\n\n{link}\n\n"
+        f"{city.name.capitalize()} by mail. Follow this link to unsubscribe:\n\n{link}\n\n"
         "If you did not ask for this, ignore this mail: you stay subscribed.\n",
-        sender=_from(settings, city.city),
+        sender=_from(settings, city.name),
         headers={"Auto-Submitted": "auto-replied", "List-Unsubscribe": f"<{link}>",
                  "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}))
 
 
 def _from(settings, city: str) -> str:
-    return f"Ticketfrei {city.capitalize()} <{address(city, settings.bots.mail.domain)}>"
+    return f"Ticketfrei {city.capitalize()} <{address(city, MailBot.options.domain)}>"
 
 
 class MailBot(Bot):
     poll_interval = 1.0  # the inbox is a local table the SMTP service fills
     broadcasts_own_reports = True  # a mail to the city goes to the city's subscribers too
-    settings = {
+    option_keys = {
         "domain": Setting("localhost", help="a city's address is <city>@<domain>"),
         "listen_host": Setting("127.0.0.1", help="address the SMTP service listens on"),
         "listen_port": Setting(2525, "int", "port the SMTP service listens on", minimum=1,
@@ -215,7 +215,7 @@ class MailBot(Bot):
     def read(self, row):
         mail = parse.parse(row.raw)
         sender = parse.sender(mail)
-        if sender == address(self._city.city, self.options.domain):
+        if sender == address(self._city.name, self.options.domain):
             return Refused("a mail from the city's own address")  # relaying it would loop
         if parse.is_automatic(mail):
             return Refused("an automatic mail (a bounce or an auto-reply)")
@@ -250,9 +250,9 @@ class MailBot(Bot):
             return
         try:
             if action == "unsubscribe":
-                send_unsubscribe_link(self.config, secret, self._city, sender)
+                send_unsubscribe_link(self.settings, secret, self._city, sender)
             else:
-                send_confirmation(self.config, secret, self._city, sender,
+                send_confirmation(self.settings, secret, self._city, sender,
                                   headers={"Auto-Submitted": "auto-replied"})
         except mailer.MailError as error:
             if not error.permanent:
@@ -296,7 +296,7 @@ class MailBot(Bot):
             self.beat()  # a long list takes longer than the heartbeat timeout
             mail = self._mail(city, report, subscriber, secret)
             try:
-                mailer.send(self.config, mail)
+                mailer.send(self.settings, mail)
             except mailer.MailError as error:
                 if not error.permanent:
                     raise TryLater(f"the mail relay failed: {error}",
@@ -307,16 +307,16 @@ class MailBot(Bot):
                 session.add(MailSent(delivery_id=report.delivery_id, subscriber_id=subscriber.id))
 
     def _mail(self, city, report: Report, subscriber, secret):
-        base = self.config.web.base_url
-        unsubscribe = unsubscribe_link(self.config, secret, city.id, subscriber.email)
+        base = self.settings.web.base_url
+        unsubscribe = unsubscribe_link(self.settings, secret, city.id, subscriber.email)
         first_line = report.text.strip().splitlines()[0] if report.text.strip() else "report"
         mail = mailer.message(
-            self.config, subscriber.email,
-            f"Ticketfrei {city.city.capitalize()}: {first_line[:70]}",
-            f"{report.text}\n\n-- \nTicketfrei {city.city.capitalize()}: {base}/city/{city.city}\n"
+            self.settings, subscriber.email,
+            f"Ticketfrei {city.name.capitalize()}: {first_line[:70]}",
+            f"{report.text}\n\n-- \nTicketfrei {city.name.capitalize()}: {base}/city/{city.name}\n"
             f"Unsubscribe: {unsubscribe}\n",
-            sender=_from(self.config, city.city),
-            headers={"List-Id": f"Ticketfrei {city.city} <{city.city}.{self.options.domain}>",
+            sender=_from(self.settings, city.name),
+            headers={"List-Id": f"Ticketfrei {city.name} <{city.name}.{self.options.domain}>",
                      "List-Unsubscribe": f"<{unsubscribe}>",
                      "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
                      "Auto-Submitted": "auto-generated", "Precedence": "list"})

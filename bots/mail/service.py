@@ -25,7 +25,7 @@ import db
 import process
 import user
 
-from .bot import mail_enabled, trace_header
+from .bot import MailBot, mail_enabled, trace_header
 from .db import MailInbox
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class Inbox:
 
 
 def run(ctx: process.Context) -> None:
-    options = ctx.settings.bots.mail
+    options = MailBot.options  # set by bots.load() in service_process
     # aiosmtpd logs every command, envelope sender included: reporters must not be named.
     logging.getLogger("mail.log").setLevel(logging.ERROR)
     tls = None

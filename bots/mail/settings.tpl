@@ -5,7 +5,7 @@
 %   active, dropped = subscriber_counts(s, city.id)
 % end
 <h2 id="mail">Mailing list</h2>
-<p>Reports by mail go to <strong>{{address(city.city, frontend.site.settings.bots.mail.domain)}}</strong>.
+<p>Reports by mail go to <strong>{{address(city.name, frontend.site.settings.bots.mail.domain)}}</strong>.
 The list is <strong>{{'on' if on else 'off'}}</strong> and has {{active}} subscriber(s).</p>
 % if dropped:
 <p>These addresses bounced and get no more mail:</p>
@@ -15,12 +15,12 @@ The list is <strong>{{'on' if on else 'off'}}</strong> and has {{active}} subscr
 % end
 </ul>
 % end
-<form method="post" action="/bots/mail/{{city.city}}/settings">
+<form method="post" action="/bots/mail/{{city.name}}/settings">
   <input type="hidden" name="csrf" value="{{csrf}}">
   <input type="hidden" name="enabled" value="{{'0' if on else '1'}}">
   <button>{{'Turn the mailing list off' if on else 'Turn the mailing list on'}}</button>
 </form>
-<form method="post" action="/bots/mail/{{city.city}}/settings">
+<form method="post" action="/bots/mail/{{city.name}}/settings">
   <input type="hidden" name="csrf" value="{{csrf}}">
   <label for="mail_md">The mailing list's part of your public page (Markdown)</label>
   <textarea id="mail_md" name="mail_md" rows="6">{{city.mail_md or ''}}</textarea>

@@ -39,7 +39,7 @@ def _has_list(session, city: db.City) -> bool:
 def _open_list(session, city_id: int) -> db.City | None:
     """The city of a confirmation link if its page is shown and it has a mailing list."""
     city = session.get(db.City, city_id)
-    city = city and user.city_page(session, city.city)
+    city = city and user.city_page(session, city.name)
     return city if city is not None and _has_list(session, city) else None
 
 

@@ -17,7 +17,7 @@ from .db import TestnetAccount, TestnetInbox, TestnetOutbox, TestnetSeen
 
 
 class TestnetBot(Bot):
-    settings = {
+    option_keys = {
         "accounts": Setting(["a", "b"], "list", "accounts every enabled city has"),
         "poll_interval": Setting(0.2, "float", "seconds between polls", minimum=0.01),
     }
@@ -38,7 +38,7 @@ class TestnetBot(Bot):
 
     @classmethod
     def deactivate(cls, session, account, reason):
-        row = cls._switches(session, account.city_id, account.account, create=True)
+        row = cls._switches(session, account.city_id, account.id, create=True)
         row.active, row.reason = 0, reason
 
     @classmethod
@@ -57,7 +57,7 @@ class TestnetBot(Bot):
 
     def _flags(self):
         with self.sessions() as session:
-            row = self._switches(session, self.account.city_id, self.account.account)
+            row = self._switches(session, self.account.city_id, self.account.id)
             return row or TestnetAccount(active=1, paused=0, hang=0, refuse=0, fail=0, crash=0)
 
     def recv_messages(self):
@@ -73,10 +73,10 @@ class TestnetBot(Bot):
         with self.sessions() as session:
             last = session.scalar(select(TestnetSeen.last_id).where(
                 TestnetSeen.city_id == self.account.city_id,
-                TestnetSeen.account == self.account.account)) or 0
+                TestnetSeen.account == self.account.id)) or 0
             rows = session.scalars(select(TestnetInbox).where(
                 TestnetInbox.city_id == self.account.city_id,
-                TestnetInbox.account == self.account.account,
+                TestnetInbox.account == self.account.id,
                 TestnetInbox.id > last).order_by(TestnetInbox.id)).all()
         self._fetched = [row.id for row in rows]
         return rows
@@ -106,9 +106,9 @@ class TestnetBot(Bot):
             return
         row = session.scalar(select(TestnetSeen).where(
             TestnetSeen.city_id == self.account.city_id,
-            TestnetSeen.account == self.account.account))
+            TestnetSeen.account == self.account.id))
         if row is None:
-            session.add(TestnetSeen(city_id=self.account.city_id, account=self.account.account,
+            session.add(TestnetSeen(city_id=self.account.city_id, account=self.account.id,
                                     last_id=seen))
         else:
             row.last_id = max(row.last_id, seen)
@@ -131,13 +131,13 @@ class TestnetBot(Bot):
         try:
             with self.sessions.begin() as session:
                 session.add(TestnetOutbox(city_id=self.account.city_id,
-                                          account=self.account.account, text=report.text,
+                                          account=self.account.id, text=report.text,
                                           idempotency_key=report.idempotency_key,
                                           posted_at=time.time()))
         except IntegrityError:  # posted before a crash: the network de-duplicates
             with self.sessions.begin() as session:
                 session.execute(update(TestnetOutbox).where(
                     TestnetOutbox.city_id == self.account.city_id,
-                    TestnetOutbox.account == self.account.account,
+                    TestnetOutbox.account == self.account.id,
                     TestnetOutbox.idempotency_key == report.idempotency_key)
                     .values(attempts=TestnetOutbox.attempts + 1))

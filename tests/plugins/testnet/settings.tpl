@@ -1,2 +1,2 @@
 <h2>Test network</h2>
-<p>Accounts of {{city.city}} on the test network: {{len([r for r in status if r.network == 'testnet'])}} running.</p>
+<p>Accounts of {{city.name}} on the test network: {{len([r for r in status if r.network == 'testnet'])}} running.</p>

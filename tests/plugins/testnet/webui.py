@@ -16,6 +16,6 @@ def make_app(settings, sessions, notify_main):
         frontend.check_csrf()
         own = frontend.require_city(city)
         notify_main()
-        return f"disconnected {own.city}\n"
+        return f"disconnected {own.name}\n"
 
     return app
