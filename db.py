@@ -142,6 +142,26 @@ class WorkAttempt(Base):
     updated_at: Mapped[float] = mapped_column(Float, default=time.time)
 
 
+class BotWatermark(Base):
+    """Where one account's next receive starts (the plugin's watermark: a message id, an
+    offset), stored by the run loop in the transaction that stores the reports before it."""
+    __tablename__ = "bot_watermarks"
+    city_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    network: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account: Mapped[str] = mapped_column(String(255), primary_key=True)
+    watermark: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+class DeliveryRecipient(Base):
+    """A recipient a broadcast delivery reached (a subscriber: the plugin's id, never an
+    address), so that a broadcast resumed after a crash or an error skips it. Dropped when the
+    delivery is done or failed."""
+    __tablename__ = "delivery_recipients"
+    delivery_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
 class RateLimit(Base):
     """How often something that costs (a mail sent, a password checked) was asked for under one
     key (e.g. "signup-mail:to:<address>", "signup-mail:from:<client>") in the current window."""
@@ -206,6 +226,21 @@ class LoginFailure(Base):
     last_at: Mapped[float] = mapped_column(Float, default=time.time)
 
 
+class OAuthState(Base):
+    """A bot's OAuth connect flow under way (frontend.oauth_start): binds the `state` sent to
+    the network to the organiser's city and the plugin, until the callback takes it (once) or
+    it expires. `key` is the state's SHA-256; the state itself is never stored. `data` (JSON)
+    is what the plugin needs at the callback, e.g. the instance address or a request token's
+    secret."""
+    __tablename__ = "oauth_states"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    plugin: Mapped[str] = mapped_column(String(64))
+    city_id: Mapped[int] = mapped_column(Integer)
+    data: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
 # --- Attempts -------------------------------------------------------------------------------
 
 def attempts(session, keys) -> dict[str, WorkAttempt]:
@@ -241,6 +276,12 @@ def forget_attempts(session, keys) -> None:
     keys = list(keys)
     if keys:
         session.execute(delete(WorkAttempt).where(WorkAttempt.key.in_(keys)))
+
+
+def forget_delivery(session, delivery_id: int, attempt_key: str) -> None:
+    """A delivery is done or failed: drop its attempts and its recipients."""
+    forget_attempts(session, [attempt_key])
+    session.execute(delete(DeliveryRecipient).where(DeliveryRecipient.delivery_id == delivery_id))
 
 
 def clean_text(text: str) -> str:

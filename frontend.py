@@ -4,16 +4,19 @@ Pages for the public (landing page, one page per city) and for organisers (sign-
 password reset, city settings, account), and the mount point of every bot's own web UI
 (bots/<name>/webui.py at /bots/<name>/), which uses this module's helpers:
 current_login(), require_city(), check_csrf(), page(), form(), link_token(), no_store(),
-signing_secret(). The logic lives in user.py; this module speaks HTTP, sends its mail through
-a queue (mailer.Outbox), and tells main when the database changed so the running processes
-follow.
+signing_secret(), and for a network's OAuth connect flow oauth_start(), oauth_finish(),
+callback_url() and OAuthError. The logic lives in user.py; this module speaks HTTP, sends
+its mail through a queue (mailer.Outbox), and tells main when the database changed so the
+running processes follow.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import http.client
 import importlib
+import json
 import logging
 import secrets
 import threading
@@ -26,6 +29,7 @@ import bottle
 import nh3
 import waitress
 from markdown_it import MarkdownIt
+from sqlalchemy import delete, select
 
 import bots
 import censor
@@ -165,6 +169,53 @@ def link_token(purpose: str) -> str:
     return token
 
 
+def back_to_settings(plugin: str, error: str | None = None):
+    """The end of a plugin panel's POST route: back to the settings page at the plugin's panel
+    (a 303 redirect), or with `error`, that page with the error shown in the panel (400)."""
+    if error is None:
+        bottle.redirect(f"/settings#network-{plugin}", 303)
+    return settings_page(400, panel_errors={plugin: error})
+
+
+def settings_page(status: int = 200, panel_errors: dict | None = None, **shown) -> str:
+    """The logged-in organiser's settings page: the core's sections, then each plugin's panel
+    (`shown` overrides the core's values: a message, an error, a form's text)."""
+    login = require_login()
+    with site.sessions.begin() as session:
+        current = user.city_settings(session, login.user_id)
+        rows = user.bot_status(session, current["city"].id)
+    city = current["city"]
+    values = dict(current, markdown=city.markdown or "", preview=None, message=None, error=None,
+                  status=rows, base_url=site.settings.web.base_url)
+    values.update(shown)
+    values["parts"] = [(name, plugin_part(name, "settings", functools.partial(
+        _panel_values, cls, city, [r for r in rows if r.network == name],
+        (panel_errors or {}).get(name))))
+        for name, cls in site.plugins.items() if bots.has_module(name, "settings.tpl")]
+    bottle.response.status = status
+    return page("settings", **values)
+
+
+def _panel_values(cls, city, status, error) -> dict:
+    with site.sessions() as session:
+        values = cls.panel(session, city)
+    return dict(values, city=city, status=status, error=error)
+
+
+def plugin_part(name: str, template: str, values) -> str:
+    """A plugin's part of a page (settings.tpl, city.tpl) on its own: if `values()` or the
+    template fails, a short note takes its place (the error is logged with the plugin's
+    name) and the rest of the page works."""
+    try:
+        return page(template, lookup=site.plugin_lookup[name], **values())
+    except bottle.HTTPResponse:
+        raise
+    except Exception:
+        log.exception("plugin %s: its %s.tpl could not be shown", name, template)
+        return (f'<p class="error plugin-failed">This part could not be shown: the {name} '
+                "plugin failed. The error is logged.</p>")
+
+
 def _address() -> str:
     # REMOTE_ADDR only: X-Forwarded-For is whatever the client wants it to be (waitress
     # rewrites REMOTE_ADDR from it when web.trusted_proxy is set).
@@ -203,6 +254,78 @@ def _too_many(error: user.Throttled | user.TooManyMails, template: str, **values
     return page(template, error=str(error), **values)
 
 
+# --- OAuth connect flows ---------------------------------------------------------------------
+# A bot's web UI sends the organiser to the network with a `state` (oauth_start) and checks
+# the one its callback brings (oauth_finish): the answer counts only for the city whose
+# organiser started the flow, only once, and only for a while.
+
+OAUTH_TTL = 15 * 60  # seconds an organiser has to authorise at the network
+
+
+class OAuthError(Exception):
+    """A callback that cannot finish; its message is for the organiser (the plugin's panel)."""
+
+
+def _state_key(state: str) -> str:
+    # Only the hash is stored: whoever reads the table (a backup) cannot finish a flow.
+    # surrogatepass: any text a callback brings hashes, and distinct texts differently.
+    return hashlib.sha256(state.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def oauth_start(plugin: str, data: dict | None = None, state: str | None = None,
+                ttl: float = OAUTH_TTL) -> str:
+    """Start a connect flow of `plugin` for the logged-in organiser's city (a redirect to
+    /login without a login) and return the state to send to the network. `data` (JSON) comes
+    back from oauth_finish. OAuth 1.0a gives its request token as `state`: its callback
+    brings back nothing else."""
+    city = require_city()
+    if state is None:
+        state = secrets.token_urlsafe(32)
+    elif not 16 <= len(state) <= 500:
+        raise ValueError("an OAuth state must have 16 to 500 characters")
+    now = time.time()
+    with site.sessions.begin() as session:
+        session.add(db.OAuthState(key=_state_key(state), plugin=plugin, city_id=city.id,
+                                  data=json.dumps(data or {}), created_at=now,
+                                  expires_at=now + ttl))
+    return state
+
+
+def oauth_finish(plugin: str, state: str) -> tuple[db.City, dict]:
+    """Take the flow of `plugin` that `state` started, for the logged-in organiser's city (a
+    redirect to /login without a login): (the city, the flow's data). OAuthError if the state
+    is unknown, used already, expired, or another city's."""
+    city = require_city()
+    key = _state_key(state)
+    with site.sessions.begin() as session:
+        # One DELETE takes the flow: of two callbacks racing with one state only one gets the
+        # row back (PostgreSQL makes the second wait on the row, SQLite has one writer).
+        taken = session.execute(
+            delete(db.OAuthState).where(db.OAuthState.key == key, db.OAuthState.plugin == plugin,
+                                        db.OAuthState.city_id == city.id)
+            .returning(db.OAuthState.data, db.OAuthState.expires_at)
+            .execution_options(synchronize_session=False)).first()
+        # Another city's flow stays: its own organiser may still finish it.
+        elsewhere = taken is None and session.scalar(
+            select(db.OAuthState.key).where(db.OAuthState.key == key,
+                                            db.OAuthState.plugin == plugin)) is not None
+    # Raised after the commit: an expired flow stays deleted.
+    if elsewhere:
+        raise OAuthError("This authorisation was started for another city's settings: log in "
+                         "as that city's organiser to finish it, or connect again here.")
+    if taken is None:
+        raise OAuthError("This authorisation link was already used or is unknown: "
+                         "please connect again.")
+    if taken.expires_at <= time.time():
+        raise OAuthError("This authorisation took too long and expired: please connect again.")
+    return city, json.loads(taken.data)
+
+
+def callback_url(plugin: str, path: str = "callback") -> str:
+    """The address the network sends the organiser back to, in the plugin's web UI."""
+    return f"{site.settings.web.base_url}/bots/{plugin}/{path}"
+
+
 # --- the app ---------------------------------------------------------------------------------
 
 def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bottle:
@@ -214,13 +337,13 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
     with sessions.begin() as session:
         site.secret = user.ensure_instance_secret(session)
     bottle.BaseRequest.MEMFILE_MAX = MAX_BODY
-    plugin_lookup = {name: [str(Path(importlib.import_module(f"bots.{name}").__path__[0]))]
-                     for name in plugins}
+    site.plugin_lookup = {name: [str(Path(importlib.import_module(f"bots.{name}").__path__[0]))]
+                          for name in plugins}
     app = bottle.Bottle()
-    _public_routes(app, sessions, plugins, plugin_lookup)
+    _public_routes(app, sessions, plugins)
     _signup_routes(app, settings, sessions, notify_main)
     _login_routes(app, settings, sessions)
-    _settings_routes(app, settings, sessions, plugins, plugin_lookup, notify_main)
+    _settings_routes(app, settings, sessions, notify_main)
     _account_routes(app, sessions, plugins, notify_main)
     _errors_and_headers(app)
     for name in plugins:
@@ -230,7 +353,7 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
     return app
 
 
-def _public_routes(app, sessions, plugins, plugin_lookup) -> None:
+def _public_routes(app, sessions, plugins) -> None:
     @app.get("/")
     def landing():
         with sessions() as session:
@@ -246,7 +369,7 @@ def _public_routes(app, sessions, plugins, plugin_lookup) -> None:
             bottle.response.status = 404
             return page("unknown_city", name=name)
         # Each connected network's part: how to report there, how to follow.
-        parts = [(n, page("city", lookup=plugin_lookup[n], city=row, accounts=accounts[n]))
+        parts = [(n, plugin_part(n, "city", lambda n=n: dict(city=row, accounts=accounts[n])))
                  for n in plugins if accounts.get(n) and bots.has_module(n, "city.tpl")]
         own_heading = (row.markdown or "").lstrip().startswith("#")
         return page("city", city=row, text=render_markdown(row.markdown), parts=parts,
@@ -394,26 +517,7 @@ def _login_routes(app, settings, sessions) -> None:
         bottle.redirect("/settings", 303)
 
 
-def _settings_routes(app, settings, sessions, plugins, plugin_lookup, notify_main) -> None:
-    def plugin_parts(template: str, **values) -> list[tuple[str, str]]:
-        parts = []
-        for name in plugins:
-            if bots.has_module(name, f"{template}.tpl"):
-                parts.append((name, page(template, lookup=plugin_lookup[name], **values)))
-        return parts
-
-    def settings_page(status: int = 200, **shown):
-        login = require_login()
-        with sessions.begin() as session:
-            current = user.city_settings(session, login.user_id)
-            rows = user.bot_status(session, current["city"].id)
-        values = dict(current, markdown=current["city"].markdown or "", preview=None,
-                      message=None, error=None, status=rows, base_url=settings.web.base_url)
-        values.update(shown)
-        values["parts"] = plugin_parts("settings", city=current["city"], status=rows)
-        bottle.response.status = status
-        return page("settings", **values)
-
+def _settings_routes(app, settings, sessions, notify_main) -> None:
     @app.get("/settings")
     def settings_view():
         return settings_page()

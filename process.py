@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import logging
+import multiprocessing.connection
 import os
 import queue
 import re
@@ -57,6 +58,9 @@ class Inbox:
             time.sleep(timeout or 0)  # main is gone; the lifeline ends this process
         raise queue.Empty
 
+    def fileno(self) -> int:
+        return self._reader.fileno()
+
     def get_nowait(self):
         return self.get(0)
 
@@ -89,9 +93,15 @@ def post(writer, message) -> bool:
         return False
 
 
-def receive(inbox: Inbox, timeout: float, most: int = 10_000) -> list:
-    """Wait up to timeout for news, then take whatever else is there already."""
+def receive(inbox: Inbox, timeout: float, most: int = 10_000, wake: int | None = None) -> list:
+    """Wait up to timeout for news, then take whatever else is there already. A readable
+    `wake` file descriptor (a bot's receive thread is done) ends the wait early."""
     items = []
+    if wake is not None:
+        ready = multiprocessing.connection.wait([inbox.fileno(), wake], timeout)
+        if inbox.fileno() not in ready:
+            return items
+        timeout = 0
     try:
         items.append(inbox.get(timeout=timeout))
         while len(items) < most:
@@ -174,8 +184,11 @@ def _watch_lifeline(lifeline) -> None:
     os._exit(1)
 
 
-def beat(ctx: Context) -> None:
-    ctx.heartbeat.value = time.monotonic()
+def beat(ctx: Context, busy_since: float | None = None) -> None:
+    """This process is alive. `busy_since`: the start of work under way in another thread
+    (a bot's network call), which must come back in time too: the beat is no newer."""
+    now = time.monotonic()
+    ctx.heartbeat.value = now if busy_since is None else min(now, busy_since)
 
 
 _send_lock = threading.Lock()

@@ -384,8 +384,8 @@ def allow_account_mail(session, secret: bytes, client: str, email: str) -> None:
 
 def purge_expired(session, now: float | None = None) -> None:
     """Delete what ran out: sign-ups whose link expired, rate limit rows past the longest
-    window, failure counts that decayed to nothing, logins idle too long. The frontend
-    process calls it now and then."""
+    window, failure counts that decayed to nothing, logins idle too long, OAuth connect flows
+    past their expiry. The frontend process calls it now and then."""
     now = time.time() if now is None else now
     session.execute(delete(db.PendingSignup).where(db.PendingSignup.created_at < now - SIGNUP_TTL))
     session.execute(delete(db.RateLimit).where(db.RateLimit.window_start < now - RATE_WINDOW_MAX))
@@ -393,6 +393,7 @@ def purge_expired(session, now: float | None = None) -> None:
     session.execute(delete(db.LoginFailure).where(or_(db.LoginFailure.failures <= 0,
                                                       db.LoginFailure.last_at < decayed)))
     session.execute(delete(db.WebSession).where(db.WebSession.last_seen < now - SESSION_IDLE))
+    session.execute(delete(db.OAuthState).where(db.OAuthState.expires_at < now))
 
 
 # --- signed tokens for mailed links ------------------------------------------------------------
@@ -752,6 +753,10 @@ def delete_account(session, user_id: int, password: str, plugins, attempt: Attem
     for cls in plugins.values():
         cls.forget_city(session, city.id, user_id)
     reports = select(db.Report.id).where(db.Report.city_id == city.id)
+    deliveries = select(db.Delivery.id).where(db.Delivery.report_id.in_(reports))
+    session.execute(delete(db.DeliveryRecipient).where(
+        db.DeliveryRecipient.delivery_id.in_(deliveries)))
+    session.execute(delete(db.BotWatermark).where(db.BotWatermark.city_id == city.id))
     session.execute(delete(db.Delivery).where(db.Delivery.report_id.in_(reports)))
     session.execute(delete(db.Report).where(db.Report.city_id == city.id))
     session.execute(delete(db.ProcessStatus).where(db.ProcessStatus.city_id == city.id))

@@ -9,10 +9,13 @@ through the plugin's methods.
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import os
+import queue
 import re
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,8 +104,8 @@ class Bot:
 
     name: ClassVar[str] = ""                        # set by discovery: the directory name
     option_keys: ClassVar[dict[str, Setting]] = {}  # the keys of [bots.<name>]
+    options: ClassVar = None                        # their values, set by load() in every process
     poll_interval: ClassVar[float] = 10.0           # seconds between recv_messages calls
-    options: ClassVar = None                        # this plugin's settings, set by load()
     # Whether a report that came in on an account is also sent out by that same account:
     # true where intake and broadcast are one channel (a mailing list's subscribers).
     broadcasts_own_reports: ClassVar[bool] = False
@@ -113,10 +116,11 @@ class Bot:
         self.sessions = sessions
         self._marked: set[int] = set()
 
-    # --- what a plugin implements ------------------------------------------------------
+    # --- what a plugin implements: its accounts (classmethods, any process) ----------------
     @classmethod
     def accounts(cls, session, city_id: int | None = None) -> list[Account]:
-        """The active accounts of this network (of one city if city_id is given)."""
+        """The active accounts of this network (of one city if city_id is given). Disabled
+        cities may be among them: the core leaves them out."""
         raise NotImplementedError
 
     @classmethod
@@ -126,13 +130,42 @@ class Bot:
 
     @classmethod
     def forget_city(cls, session, city_id: int, user_id: int) -> None:
-        """The city's account is being deleted: delete everything this plugin keeps of it
-        (accounts, subscribers, watermarks). version 2 tables refer to the city by user_id."""
+        """The city is being deleted: delete everything this plugin keeps of it (accounts,
+        subscribers, tokens). version 2's tables refer to the city by user_id."""
+        raise NotImplementedError
 
-    def recv_messages(self) -> list:
-        """The messages that arrived since the last call: network calls only. Each is anything
-        read() understands (a Report is read as itself)."""
+    @classmethod
+    def panel(cls, session, city) -> dict:
+        """The values settings.tpl shows for this city (besides city, status, error, csrf),
+        read here so that the template only renders."""
+        return {}
+
+    # --- what a plugin implements: its bot process ------------------------------------------
+    def start(self) -> None:
+        """Once in the bot process, before the first poll: one-off work (taking over version 2
+        data). Network trouble here (OSError, TryLater) ends the process; main restarts it."""
+
+    def first_watermark(self) -> str | None:
+        """Called while this account has no watermark stored (its first start): the watermark
+        to begin from, e.g. the id of the newest mention, so that old mentions are not
+        replayed; None to begin with everything recv_messages(None) returns. Runs in the
+        receive thread, like recv_messages."""
+        return None
+
+    def recv_messages(self, watermark: str | None) -> list:
+        """The messages after `watermark` (the last one stored, None at first), oldest first:
+        network calls only. It runs in the bot's receive thread and may wait on the network
+        (a long poll) while the main thread sends; it is never called again before the
+        messages it returned are read and stored. Each message is anything read() understands
+        (a Report is read as itself)."""
         return []
+
+    def watermark(self, message) -> str | None:
+        """Where the next recv_messages() starts once this message is handled (its id, or
+        Telegram's update_id). The run loop stores the watermark of the last message of an
+        unbroken run of handled ones, in the transaction that stores their reports. None (the
+        default): this plugin keeps no watermark (a local inbox it empties in handled())."""
+        return None
 
     def message_id(self, message) -> str:
         """The network's id of a message: stable while the message is not handled, never
@@ -147,17 +180,9 @@ class Bot:
         return message
 
     def handled(self, session, messages: list) -> None:
-        """Record that these messages are finished (stored as reports or refusals), in the
-        transaction that stores them: advance a watermark, delete them from a local inbox.
-        `messages` are all those finished in this poll so far (in a careful poll, one at a time,
-        a message may be among them again). A message that failed for now is not among them;
-        it comes back in a later recv_messages() if the watermark stays before it
-        (de-duplication by message id makes a message that comes back after it was stored
-        harmless)."""
-        self.save_seen(session)
-
-    def save_seen(self, session) -> None:
-        """Older plugins: store the "seen" watermark of the last recv_messages() call."""
+        """In the transaction that stores these messages' reports and refusals: drop them from
+        a local inbox (the watermark needs nothing here). `messages` are all those finished
+        in this poll so far; a message that failed for now is not among them."""
 
     def send_messages(self, reports: list[Report]) -> None:
         """Post the reports in order. Call mark_delivered(report) as soon as the network
@@ -169,7 +194,10 @@ class Bot:
         """Tell main this bot is alive: call it in long work (one mail per subscriber of a long
         list), or main takes the bot for hung after supervisor.heartbeat_timeout."""
         if getattr(self, "_ctx", None) is not None:
-            process.beat(self._ctx)
+            # While the receive thread waits on the network, the bot is only as alive as that
+            # call is young: a receive that never returns is a hang, as before the thread.
+            busy = self._receiver.busy_since if getattr(self, "_receiver", None) else None
+            process.beat(self._ctx, busy)
 
     def mark_delivered(self, report: Report) -> None:
         with self.sessions.begin() as session:
@@ -178,11 +206,27 @@ class Bot:
                                    db.Delivery.state == db.PENDING)
                             .values(state=db.DONE, done_at=time.time(),
                                     attempts=db.Delivery.attempts + 1))
-            db.forget_attempts(session, [self._send_key(report)])
+            db.forget_delivery(session, report.delivery_id, self._send_key(report))
         self._marked.add(report.delivery_id)
 
+    def reached(self, report: Report) -> set[str]:
+        """The recipients this delivery reached already (a broadcast cut off by a crash or an
+        error is resumed): skip them."""
+        with self.sessions() as session:
+            return set(session.scalars(select(db.DeliveryRecipient.recipient).where(
+                db.DeliveryRecipient.delivery_id == report.delivery_id)))
+
+    def mark_reached(self, report: Report, recipient: str) -> None:
+        """Record at once, in a transaction of its own, that the network accepted this
+        delivery for one recipient (an id of yours, never an address): a retry of the
+        delivery, after any crash, skips it."""
+        with self.sessions.begin() as session:
+            session.merge(db.DeliveryRecipient(delivery_id=report.delivery_id,
+                                               recipient=str(recipient)))
+
     def run(self, ctx: process.Context) -> None:
-        """Poll the network, hand new reports to the censor, send what main routes here."""
+        """Receive from the network, hand new reports to the censor, send what main routes
+        here. Plugins do not override it (start() is for one-off work)."""
         self._ctx = ctx
         self._retry_at: dict[int, float] = {}
         self._read_retry_at: dict[str, float] = {}
@@ -190,22 +234,33 @@ class Bot:
         self._last_news: dict[str, float] = {}
         self._trouble: dict[str, str] = {}  # receive/send: the transient error status shows
         self._errors = 0                  # errors noted so far: did this piece of work add one?
+        self._done_keys: dict[str, None] = {}  # messages handled by this run (commands too)
         # Until the first poll and the first sweep are done, work one message and one
         # delivery at a time, counting each attempt before it is made: if the last run died
         # on one of them (a crash, a hang the watchdog killed), this run counts it, and after
         # db.SET_ASIDE_AFTER runs it is set aside instead of killing the bot forever.
-        self._careful = True
+        self._careful_read = self._careful_send = True
+        self.start()
+        self._watermark, self._baseline = self._stored_watermark()
+        self._receiver = _Receiver(self._fetch)
+        self._receiver.start(self._watermark)
         self._requeue_undecided()
         self._deliver(None)
+        self._careful_send = False
         next_poll = 0.0
         next_sweep = time.monotonic() + 60
         while True:
-            process.beat(ctx)
+            self.beat()
+            result = self._receiver.take()
+            if result is not None:
+                next_poll = time.monotonic() + self._received(*result)
             now = time.monotonic()
-            if now >= next_poll:
-                next_poll = now + self._poll()
-            wake = min([next_poll, next_sweep, *self._retry_at.values()])
-            ids = self._wait_for_news(max(0.0, min(wake - time.monotonic(), 1.0)))
+            if self._receiver.idle and now >= next_poll:
+                self._receiver.start(self._watermark)
+            wake = min([next_sweep, *self._retry_at.values(),
+                        *([next_poll] if self._receiver.idle else [])])
+            ids = process.receive(ctx.inbox, max(0.0, min(wake - time.monotonic(), 1.0)),
+                                  wake=self._receiver.fileno)
             now = time.monotonic()
             if process.SWEEP in ids:  # main had to drop news: the database has it
                 ids, next_sweep = [i for i in ids if i != process.SWEEP], now
@@ -218,21 +273,36 @@ class Bot:
                 next_sweep = now + 60
 
     # --- receiving ---------------------------------------------------------------------
-    def _poll(self) -> float:
-        """One recv_messages() call; returns the seconds until the next one."""
-        try:
-            messages = self.recv_messages()
-        except TryLater as error:
+    def _stored_watermark(self) -> tuple[str | None, bool]:
+        """(the stored watermark, whether first_watermark() must still set the baseline)."""
+        with self.sessions() as session:
+            row = session.get(db.BotWatermark, (self.account.city_id, self.name, self.account.id))
+        return (row.watermark, False) if row is not None else (None, True)
+
+    def _fetch(self, watermark: str | None):
+        """In the receive thread: the baseline on the first start, else the new messages."""
+        if self._baseline:
+            return _Baseline(self.first_watermark())
+        return self.recv_messages(watermark)
+
+    def _received(self, messages, error: BaseException | None) -> float:
+        """What the receive thread brought: store it; returns the seconds until the next call."""
+        if isinstance(error, TryLater):
             self._note_error(f"receiving: {error}")
             return error.delay
-        except OSError as error:  # network trouble, including requests' exceptions
+        if isinstance(error, OSError):  # network trouble, including requests' exceptions
             self._recv_failures += 1
             self._note_error(f"receiving: {process.describe_error(error)}")
             return min(self.poll_interval * 2 ** self._recv_failures, 300.0)
+        if error is not None:
+            raise error  # CredentialsRefused, or a bug: the process ends (see bot_process)
         self._recv_failures = 0
+        if isinstance(messages, _Baseline):
+            self._set_baseline(messages.watermark)
+            return 0.0
         errors = self._errors
-        stored = self._intake(messages) if messages else []
-        self._careful = False  # this run read what the network had without dying on it
+        stored = self._intake(list(messages)) if messages else []
+        self._careful_read = False  # this run read what the network had without dying on it
         for report_id in stored:
             process.report_stored(self._ctx, report_id)
         if stored:
@@ -241,6 +311,21 @@ class Bot:
         if self._errors == errors:
             self._recovered("receive")
         return self.poll_interval
+
+    def _set_baseline(self, watermark: str | None) -> None:
+        if watermark is not None:
+            with self.sessions.begin() as session:
+                self._save_watermark(session, watermark)
+            log.info("first start: begins after the network's newest message (%s)", watermark)
+        self._watermark, self._baseline = watermark, False
+
+    def _save_watermark(self, session, watermark: str) -> None:
+        key = (self.account.city_id, self.name, self.account.id)
+        row = session.get(db.BotWatermark, key)
+        if row is None:
+            row = db.BotWatermark(city_id=key[0], network=key[1], account=key[2])
+            session.add(row)
+        row.watermark, row.updated_at = str(watermark), time.time()
 
     def _attempt_key(self, message_id: str) -> str:
         return f"read:{self.account.city_id}:{self.name}:{self.account.id}:{message_id}"
@@ -258,6 +343,9 @@ class Bot:
         done, finished, stored = [], [], []
         for message, key in keyed:
             self.beat()
+            if key in self._done_keys:  # behind a message that failed for now: back again
+                finished.append(message)
+                continue
             row = earlier.get(self._attempt_key(key))
             if self._read_retry_at.get(key, 0.0) > time.monotonic():
                 continue
@@ -269,14 +357,14 @@ class Bot:
                     continue
             done.append((message, key, result))
             finished.append(message)
-            if self._careful:  # store each at once: a crash later in this poll spares it
-                stored += self._store(done, finished)
+            if self._careful_read:  # store each at once: a crash later in this poll spares it
+                stored += self._store(done, finished, messages)
                 done = []
-        return stored + self._store(done, finished)
+        return stored + self._store(done, finished, messages)
 
     def _read_one(self, message, key: str):
         attempt = self._attempt_key(key)
-        if self._careful:
+        if self._careful_read:
             db.count_attempt(self.sessions, attempt)
         try:
             result = self.read(message)
@@ -285,7 +373,7 @@ class Bot:
         except Unreadable as error:
             return Refused(f"could not be read: {error}", key, set_aside=True)
         except TryLater as error:
-            if self._careful:
+            if self._careful_read:
                 db.count_attempt(self.sessions, attempt, add=-1)  # not the message's fault
             self._read_retry_at[key] = time.monotonic() + error.delay
             self._note_error(f"receiving: {error}")
@@ -295,7 +383,8 @@ class Bot:
         except Exception as error:  # a bug or a hostile message: retry a few times, then set aside
             reason = process.describe_error(error)
             log.warning("message %s could not be read: %s", key, reason, exc_info=True)
-            count = db.count_attempt(self.sessions, attempt, reason, add=0 if self._careful else 1)
+            count = db.count_attempt(self.sessions, attempt, reason,
+                                     add=0 if self._careful_read else 1)
             if count >= db.SET_ASIDE_AFTER:
                 return self._set_aside(key, count, reason)
             self._read_retry_at[key] = time.monotonic() + 2.0 * count
@@ -308,11 +397,23 @@ class Bot:
                          transient=False)
         return Refused(f"set aside after {count} failed attempts: {reason}", key, set_aside=True)
 
-    def _store(self, done: list[tuple], finished: list) -> list[int]:
-        """Store the read messages' reports and refusals, and let the plugin record every message
-        finished in this poll so far as handled (a watermark moves past all of them), in one
-        transaction, before anything is queued. Returns the new reports' ids."""
-        if not done:
+    def _next_watermark(self, messages: list, finished: list) -> str | None:
+        """The watermark after the last message of the unbroken run of finished ones: a
+        message that failed for now stops it, so that it comes back."""
+        finished_ids = {id(message) for message in finished}
+        mark = None
+        for message in messages:
+            if id(message) not in finished_ids:
+                break
+            mark = self.watermark(message) or mark
+        return mark
+
+    def _store(self, done: list[tuple], finished: list, messages: list) -> list[int]:
+        """Store the read messages' reports and refusals, the new watermark, and let the plugin
+        record every message finished in this poll so far as handled, in one transaction,
+        before anything is queued. Returns the new reports' ids."""
+        mark = self._next_watermark(messages, finished)
+        if not done and mark in (None, self._watermark):
             return []
         max_length = self.settings.reports.max_length
         stored = []
@@ -347,7 +448,15 @@ class Bot:
                         result.id = row.id
                     stored.append(row.id)
             db.forget_attempts(session, [self._attempt_key(key) for _, key, _ in done])
+            if mark is not None and mark != self._watermark:
+                self._save_watermark(session, mark)
             self.handled(session, list(finished))
+        if mark is not None:
+            self._watermark = mark
+        for _message, key, _result in done:
+            self._done_keys[key] = None
+        while len(self._done_keys) > 10_000:  # only the latest polls' can come back
+            del self._done_keys[next(iter(self._done_keys))]
         return stored
 
     def _requeue_undecided(self) -> None:
@@ -359,9 +468,6 @@ class Bot:
                 db.Report.city_id == self.account.city_id)).all()
         for report_id in ids:
             process.report_stored(self._ctx, report_id)
-
-    def _wait_for_news(self, timeout: float) -> list[int]:
-        return process.receive(self._ctx.inbox, timeout)
 
     # --- sending -----------------------------------------------------------------------
     def _deliver(self, ids: set[int] | None) -> None:
@@ -387,7 +493,7 @@ class Bot:
                    if ids is not None or self._retry_at.get(delivery_id, 0) <= now]
         if not reports:
             return
-        if self._careful:
+        if self._careful_send:
             for report in reports:  # one at a time, each attempt counted first (see run)
                 self.beat()
                 self._send_batch([report])
@@ -396,7 +502,7 @@ class Bot:
 
     def _send_batch(self, reports: list[Report]) -> None:
         self._marked = set()
-        careful = self._careful
+        careful = self._careful_send
         errors = self._errors
         if careful:
             count = db.count_attempt(self.sessions, self._send_key(reports[0]))
@@ -473,7 +579,7 @@ class Bot:
             session.execute(update(db.Delivery).where(db.Delivery.id == report.delivery_id)
                             .values(state=db.FAILED, last_error=reason,
                                     attempts=db.Delivery.attempts + 1))
-            db.forget_attempts(session, [self._send_key(report)])
+            db.forget_delivery(session, report.delivery_id, self._send_key(report))
         self._marked.add(report.delivery_id)  # handled: neither retried nor counted as sent
         self._retry_at.pop(report.delivery_id, None)
 
@@ -505,6 +611,55 @@ class Bot:
 
 
 _NOT_YET = object()  # read() said: not now; the message stays unhandled and comes back
+
+
+@dataclass
+class _Baseline:
+    """What the receive thread brings back from first_watermark()."""
+    watermark: str | None
+
+
+class _Receiver:
+    """Runs one call at a time (recv_messages) in a daemon thread, so that the bot's main
+    thread sends while the network keeps the call waiting. The result waits in `take()`;
+    `fileno` becomes readable when it is there. Nothing else crosses threads: reading,
+    storing and sending all happen in the main thread."""
+
+    def __init__(self, call):
+        self._call = call
+        self._requests: queue.SimpleQueue = queue.SimpleQueue()
+        self._result: tuple | None = None
+        self.busy_since: float | None = None  # monotonic start of the call under way
+        self._wake_reader, self._wake_writer = os.pipe()
+        self.fileno = self._wake_reader
+        threading.Thread(target=self._serve, daemon=True, name="receive").start()
+
+    @property
+    def idle(self) -> bool:
+        return self.busy_since is None
+
+    def start(self, argument) -> None:
+        self.busy_since = time.monotonic()
+        self._requests.put(argument)
+
+    def take(self) -> tuple | None:
+        """(result, None) or (None, the exception) of the finished call, once; else None."""
+        result = self._result
+        if result is None:
+            return None
+        os.read(self._wake_reader, 1)
+        self._result, self.busy_since = None, None
+        return result
+
+    def _serve(self) -> None:
+        while True:
+            argument = self._requests.get()
+            try:
+                result = (self._call(argument), None)
+            except BaseException as error:  # handed to the main thread, which decides
+                result = (None, error)
+            self._result = result
+            os.write(self._wake_writer, b"x")
 
 
 # --- Discovery -------------------------------------------------------------------------------
@@ -549,6 +704,40 @@ def load(settings) -> dict[str, type[Bot]]:
     return plugins
 
 
+# Methods of the contract a plugin may override, and whether each is a classmethod.
+_CONTRACT = {"accounts": True, "deactivate": True, "forget_city": True, "panel": True,
+             "__init__": False, "start": False, "first_watermark": False,
+             "recv_messages": False, "watermark": False, "message_id": False, "read": False,
+             "handled": False, "send_messages": False}
+# What every plugin defines, even one without accounts: the core calls them regardless.
+_REQUIRED = ("accounts", "deactivate", "forget_city")
+
+
+def _check_contract(name: str, cls: type[Bot]) -> None:
+    """A method of the contract overridden with other parameters fails only when the core
+    calls it, perhaps weeks later: refuse it at start, naming the plugin and the method."""
+    for method, is_classmethod in _CONTRACT.items():
+        own, base = inspect.getattr_static(cls, method), inspect.getattr_static(Bot, method)
+        if own is base:
+            continue
+        if isinstance(own, classmethod) != is_classmethod:
+            raise PluginError(f"plugin {name}: {method} must {'' if is_classmethod else 'not '}"
+                              "be a classmethod (bots/README.md)")
+        function = own.__func__ if isinstance(own, (classmethod, staticmethod)) else own
+        wanted = inspect.signature(base.__func__ if is_classmethod else base)
+        required = [p for p, v in wanted.parameters.items() if v.default is v.empty]
+        try:  # called as the core calls it: with the required parameters, and with all
+            inspect.signature(function).bind(*required)
+            inspect.signature(function).bind(*wanted.parameters)
+        except TypeError:
+            raise PluginError(f"plugin {name}: {method}{inspect.signature(function)} must take "
+                              f"{wanted} (bots/README.md)") from None
+    missing = [m for m in _REQUIRED if inspect.getattr_static(cls, m) is inspect.getattr_static(Bot, m)]
+    if missing:
+        raise PluginError(f"plugin {name}: its Bot class must define {', '.join(missing)} "
+                          "(bots/README.md)")
+
+
 def _load(name: str, path: Path) -> type[Bot]:
     if name in _loaded:
         return _loaded[name]
@@ -564,6 +753,7 @@ def _load(name: str, path: Path) -> type[Bot]:
     if len(classes) != 1:
         raise PluginError(f"plugin {name}: bot.py must define exactly one Bot subclass")
     cls = classes[0]
+    _check_contract(name, cls)
     cls.name = name
     _loaded[name] = cls
     return cls

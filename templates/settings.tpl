@@ -104,5 +104,5 @@ case does not matter; regular expressions such as <code>u\d\d?</code> for U1 to 
 </section>
 
 % for name, part in parts:
-<section class="network network-{{name}}">{{!part}}</section>
+<section class="network network-{{name}}" id="network-{{name}}">{{!part}}</section>
 % end

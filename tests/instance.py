@@ -232,14 +232,16 @@ class Instance:
         return [r for r in rows if city_id in (None, r[0]) and account in (None, r[1])]
 
     def switch(self, city_id: int, account: str, **flags) -> None:
-        """Flip an account's behaviour on the test network: paused, hang, refuse, fail, crash, active."""
+        """Flip an account's behaviour on the test network: paused, hang, refuse, fail, crash,
+        active (on or off); longpoll, send_delay (seconds), recipients (a number)."""
         if not self.sql("SELECT id FROM testnet_accounts WHERE city_id = :c AND name = :a",
                         c=city_id, a=account):
             self.sql("INSERT INTO testnet_accounts (city_id, name) VALUES (:c, :a)",
                      c=city_id, a=account)
         for flag, value in flags.items():
             self.sql(f"UPDATE testnet_accounts SET {flag} = :v WHERE city_id = :c AND name = :a",
-                     v=int(value), c=city_id, a=account)
+                     v=value if flag in ("longpoll", "send_delay", "recipients") else bool(value),
+                     c=city_id, a=account)
 
     def close(self) -> None:
         try:
@@ -315,8 +317,9 @@ class Instance:
         upstream first, so a piece of work moving on between two reads is still counted."""
         from sqlalchemy import inspect
         left = {"unread": self.sql(
-            "SELECT count(*) FROM testnet_inbox i WHERE i.id > COALESCE((SELECT s.last_id "
-            "FROM testnet_seen s WHERE s.city_id = i.city_id AND s.account = i.account), 0)")[0][0]}
+            "SELECT count(*) FROM testnet_inbox i WHERE i.id > COALESCE((SELECT "
+            "CAST(w.watermark AS INTEGER) FROM bot_watermarks w WHERE w.city_id = i.city_id "
+            "AND w.network = 'testnet' AND w.account = i.account), 0)")[0][0]}
         if inspect(self.engine()).has_table("mail_inbox"):
             left["mails"] = self.sql("SELECT count(*) FROM mail_inbox")[0][0]
         left["undecided"] = self.sql("SELECT count(*) FROM reports WHERE verdict IS NULL")[0][0]

@@ -125,7 +125,7 @@ def test_broadcast_longer_than_the_heartbeat_timeout_is_not_taken_for_a_hang(mak
                  what="the mail bot")
         for n in range(30):  # 30 × 0.25 s: more than twice the heartbeat timeout
             instance.sql("INSERT INTO mail_subscribers (city_id, email, bounces, dropped, "
-                         "created_at) VALUES (:c, :e, 0, 0, 0)", c=city, e=f"s{n}@example.org")
+                         "created_at) VALUES (:c, :e, 0, false, 0)", c=city, e=f"s{n}@example.org")
         instance.send(city, "a", "Kontrolle U8 Hermannplatz")
         wait_for(lambda: len(slow.mails) >= 30, 60, what="every subscriber's mail")
         time.sleep(1)

@@ -68,7 +68,7 @@ def send(instance, message, to=None, sender="erika@example.org"):
 def subscribe(instance, city, *emails):
     for email in emails:
         instance.sql("INSERT INTO mail_subscribers (city_id, email, bounces, dropped, created_at)"
-                     " VALUES (:c, :e, 0, 0, 0)", c=instance.ids[city], e=email)
+                     " VALUES (:c, :e, 0, false, 0)", c=instance.ids[city], e=email)
 
 
 def received(relay, to=None):
@@ -148,7 +148,7 @@ def test_mail_to_a_city_with_its_list_off_is_refused(city_with_mail):
     hamburg = city_with_mail.ids["hamburg"]
     wait_for(lambda: city_with_mail.sql("SELECT 1 FROM mail_cities WHERE city_id = :c", c=hamburg),
              20, what="hamburg's mail bot to have started")
-    city_with_mail.sql("UPDATE mail_cities SET enabled = 0 WHERE city_id = :c", c=hamburg)
+    city_with_mail.sql("UPDATE mail_cities SET enabled = false WHERE city_id = :c", c=hamburg)
     with pytest.raises(smtplib.SMTPRecipientsRefused):
         send(city_with_mail, mail("Kontrolle U1", to=f"hamburg@{DOMAIN}"))
 

@@ -97,7 +97,7 @@ def test_subscribing_needs_the_list_on_but_unsubscribing_does_not(web):
     ask(web, "ada@example.org", status=200)
     confirm_link = web.relay.link("/bots/mail/confirm")
     with web.sessions.begin() as session:
-        session.add(MailCity(city_id=berlin, enabled=0, v2_imported=1))
+        session.add(MailCity(city_id=berlin, enabled=False, v2_imported=True))
         session.add(MailSubscriber(city_id=berlin, email="old@example.org"))
     assert "/bots/mail/berlin/subscribe" not in web.get("/city/berlin").text  # hidden ...
     page = web.get("/login")  # a page with this visitor's CSRF token

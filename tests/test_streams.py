@@ -183,7 +183,7 @@ def test_stream_of_mails_each_becomes_a_report_relayed_to_every_subscriber_once(
         for city, emails in subscribers.items():
             for email in emails:
                 instance.sql("INSERT INTO mail_subscribers (city_id, email, bounces, dropped, "
-                             "created_at) VALUES (:c, :e, 0, 0, 0)", c=ids[city], e=email)
+                             "created_at) VALUES (:c, :e, 0, false, 0)", c=ids[city], e=email)
 
         # ~32 mails over ~11 s, each from another sender, each its own SMTP session.
         count, gap = 32, 0.35

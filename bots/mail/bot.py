@@ -23,7 +23,7 @@ from bots import Account, Bot, Refused, Report, TryLater
 from config import Setting
 
 from . import parse
-from .db import MailCity, MailInbox, MailSent, MailSubscriber, V2MailingList
+from .db import MailCity, MailInbox, MailSubscriber, V2MailingList
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def mail_id(row) -> str:
 
 def mail_enabled(session, city_id: int) -> bool:
     row = session.get(MailCity, city_id)
-    return row is None or row.enabled != 0
+    return row is None or bool(row.enabled)
 
 
 # Mail that anyone can make the instance send to any address (a confirmation asked for on the
@@ -149,7 +149,7 @@ class MailBot(Bot):
     # --- accounts ------------------------------------------------------------------------
     @classmethod
     def accounts(cls, session, city_id=None):
-        off = set(session.scalars(select(MailCity.city_id).where(MailCity.enabled == 0)))
+        off = set(session.scalars(select(MailCity.city_id).where(MailCity.enabled.is_(False))))
         return [Account(c.id, str(c.id), address(c.name, cls.options.domain))
                 for c in user.list_cities(session)
                 if city_id in (None, c.id) and c.id not in off and not c.reserved]
@@ -157,27 +157,27 @@ class MailBot(Bot):
     @classmethod
     def deactivate(cls, session, account, reason):
         row = session.get(MailCity, account.city_id) or MailCity(city_id=account.city_id,
-                                                                 v2_imported=0)
-        row.enabled = 0
+                                                                 v2_imported=False)
+        row.enabled = False
         session.add(row)
 
     @classmethod
     def forget_city(cls, session, city_id, user_id):
-        subscribers = select(MailSubscriber.id).where(MailSubscriber.city_id == city_id)
-        session.execute(delete(MailSent).where(MailSent.subscriber_id.in_(subscribers)))
         for model in (MailSubscriber, MailInbox, MailCity):
             session.execute(delete(model).where(model.city_id == city_id))
 
-    def run(self, ctx):
-        self._take_over_v2_subscribers()
-        super().run(ctx)
+    @classmethod
+    def panel(cls, session, city):
+        active, dropped = subscriber_counts(session, city.id)
+        return dict(on=mail_enabled(session, city.id), active=active, dropped=dropped,
+                    list_address=address(city.name, cls.options.domain))
 
-    def _take_over_v2_subscribers(self) -> None:
+    def start(self):
         """Version 2's confirmed subscribers become ours, once: a later unsubscribe sticks."""
         with self.sessions.begin() as session:
             switch = session.get(MailCity, self.account.city_id)
             if switch is None:
-                switch = MailCity(city_id=self.account.city_id, enabled=1, v2_imported=0)
+                switch = MailCity(city_id=self.account.city_id, enabled=True, v2_imported=False)
                 session.add(switch)
             if switch.v2_imported:
                 return
@@ -192,14 +192,14 @@ class MailBot(Bot):
                     session.add(MailSubscriber(city_id=city.id, email=email))
                     known.add(email)
                     taken += 1
-            switch.v2_imported = 1
+            switch.v2_imported = True
         if taken:
             log.info("took over %d subscriber(s) of version 2's mailing list", taken)
 
     # --- receiving -----------------------------------------------------------------------
     # Each stored mail is read on its own (Bot.read): one that cannot be read, or whose
     # confirmation the relay does not take for now, holds up no other.
-    def recv_messages(self):
+    def recv_messages(self, watermark):
         now = time.monotonic()
         later = [row_id for row_id, at in self._later.items() if at > now]
         with self.sessions() as session:
@@ -280,18 +280,15 @@ class MailBot(Bot):
         for report in reports:
             self._send_report(report)
             self.mark_delivered(report)
-            with self.sessions.begin() as session:
-                session.execute(delete(MailSent).where(MailSent.delivery_id == report.delivery_id))
 
     def _send_report(self, report: Report) -> None:
         with self.sessions.begin() as session:
             city = session.get(db.City, self.account.city_id)
             secret = user.instance_secret(session)
-            done = set(session.scalars(select(MailSent.subscriber_id).where(
-                MailSent.delivery_id == report.delivery_id)))
-            subscribers = [s for s in session.scalars(select(MailSubscriber).where(
-                MailSubscriber.city_id == city.id, MailSubscriber.dropped == 0))
-                if s.id not in done]
+            subscribers = session.scalars(select(MailSubscriber).where(
+                MailSubscriber.city_id == city.id, MailSubscriber.dropped.is_(False))).all()
+        reached = self.reached(report)  # a broadcast cut off before: not those again
+        subscribers = [s for s in subscribers if str(s.id) not in reached]
         for subscriber in subscribers:
             self.beat()  # a long list takes longer than the heartbeat timeout
             mail = self._mail(city, report, subscriber, secret)
@@ -302,9 +299,7 @@ class MailBot(Bot):
                     raise TryLater(f"the mail relay failed: {error}",
                                    self.options.retry_delay) from error
                 self._bounced(subscriber.id, str(error))
-                continue
-            with self.sessions.begin() as session:
-                session.add(MailSent(delivery_id=report.delivery_id, subscriber_id=subscriber.id))
+            self.mark_reached(report, str(subscriber.id))
 
     def _mail(self, city, report: Report, subscriber, secret):
         base = self.settings.web.base_url
@@ -332,14 +327,14 @@ class MailBot(Bot):
             row.bounces += 1
             row.last_error = error[:500]
             if row.bounces >= self.options.max_bounces:
-                row.dropped = 1
+                row.dropped = True
                 log.warning("a subscriber address bounced %d times and is dropped", row.bounces)
 
 
 def subscriber_counts(session, city_id: int) -> tuple[int, list[MailSubscriber]]:
     """(confirmed subscribers being mailed, dropped ones) for the organisers' panel."""
     active = session.scalar(select(func.count()).select_from(MailSubscriber).where(
-        MailSubscriber.city_id == city_id, MailSubscriber.dropped == 0))
+        MailSubscriber.city_id == city_id, MailSubscriber.dropped.is_(False)))
     dropped = list(session.scalars(select(MailSubscriber).where(
-        MailSubscriber.city_id == city_id, MailSubscriber.dropped == 1)))
+        MailSubscriber.city_id == city_id, MailSubscriber.dropped.is_(True))))
     return active, dropped

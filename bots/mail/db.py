@@ -1,8 +1,9 @@
-"""Tables of the mail bot: which cities have their list on, mails as received, subscribers,
-and which subscriber got which delivery."""
+"""Tables of the mail bot: which cities have their list on, mails as received, subscribers.
+Which subscriber a delivery reached is the core's ledger (db.DeliveryRecipient)."""
 import time
 
-from sqlalchemy import Float, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (Boolean, Float, Integer, LargeBinary, String, Text, UniqueConstraint, false,
+                        true)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db import Base
@@ -12,9 +13,9 @@ class MailCity(Base):
     """A city's mailing list switch; no row means on."""
     __tablename__ = "mail_cities"
     city_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    enabled: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # Version 2's list taken over (server defaults: rows written by plain SQL work too).
-    v2_imported: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    v2_imported: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class V2MailingList(Base):
@@ -43,13 +44,6 @@ class MailSubscriber(Base):
     city_id: Mapped[int] = mapped_column(Integer, index=True)
     email: Mapped[str] = mapped_column(String(254))
     bounces: Mapped[int] = mapped_column(Integer, default=0)
-    dropped: Mapped[int] = mapped_column(Integer, default=0)   # bounced for good: not mailed
+    dropped: Mapped[bool] = mapped_column(Boolean, default=False)  # bounced for good: not mailed
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float, default=time.time)
-
-
-class MailSent(Base):
-    """A report (delivery) that reached a subscriber: a retry never mails anyone twice."""
-    __tablename__ = "mail_sent"
-    delivery_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    subscriber_id: Mapped[int] = mapped_column(Integer, primary_key=True)

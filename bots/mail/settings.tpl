@@ -1,11 +1,8 @@
-% from bots.mail.bot import address, mail_enabled, subscriber_counts
-% import frontend
-% with frontend.site.sessions() as s:
-%   on = mail_enabled(s, city.id)
-%   active, dropped = subscriber_counts(s, city.id)
+<h2>Mailing list</h2>
+% if error:
+<p class="error" role="alert">{{error}}</p>
 % end
-<h2 id="mail">Mailing list</h2>
-<p>Reports by mail go to <strong>{{address(city.name, frontend.site.settings.bots.mail.domain)}}</strong>.
+<p>Reports by mail go to <strong>{{list_address}}</strong>.
 The list is <strong>{{'on' if on else 'off'}}</strong> and has {{active}} subscriber(s).</p>
 % if dropped:
 <p>These addresses bounced and get no more mail:</p>

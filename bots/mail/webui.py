@@ -114,7 +114,7 @@ def make_app(settings, sessions, notify_main):
             if row is None:
                 session.add(MailSubscriber(city_id=city_id, email=email))
             else:  # subscribing again gives a dropped address another chance
-                row.dropped, row.bounces = 0, 0
+                row.dropped, row.bounces = False, 0
         log.info("a subscriber confirmed")
         return _message("Subscribed", "You will receive the city's reports by mail. Every mail "
                         "has a link to unsubscribe.")
@@ -143,14 +143,14 @@ def make_app(settings, sessions, notify_main):
         frontend.check_csrf()
         city = frontend.require_city(name)
         with sessions.begin() as session:
-            row = session.get(MailCity, city.id) or MailCity(city_id=city.id, enabled=1,
-                                                             v2_imported=0)
+            row = session.get(MailCity, city.id) or MailCity(city_id=city.id, enabled=True,
+                                                             v2_imported=False)
             session.add(row)
             if "enabled" in bottle.request.forms:
-                row.enabled = 1 if bottle.request.forms.get("enabled") == "1" else 0
+                row.enabled = bottle.request.forms.get("enabled") == "1"
             if "mail_md" in bottle.request.forms:
                 user.save_texts(session, city.user_id, mail_md=frontend.form("mail_md"))
         notify_main()
-        bottle.redirect("/settings#mail", 303)
+        return frontend.back_to_settings("mail")
 
     return app

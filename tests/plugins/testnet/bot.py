@@ -6,32 +6,32 @@ one inactive. A test talks to the "network" through the testnet_* tables.
 import os
 import time
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bots import Account, Bot, CredentialsRefused, Report, TryLater, Undeliverable
 from config import Setting
 import user
 
-from .db import TestnetAccount, TestnetInbox, TestnetOutbox, TestnetSeen
+from .db import TestnetAccount, TestnetInbox, TestnetOutbox
 
 
 class TestnetBot(Bot):
     option_keys = {
         "accounts": Setting(["a", "b"], "list", "accounts every enabled city has"),
         "poll_interval": Setting(0.2, "float", "seconds between polls", minimum=0.01),
+        "baseline": Setting(False, "bool", "a new account begins after the newest message"),
     }
 
     def __init__(self, account, settings, sessions):
         super().__init__(account, settings, sessions)
         self.poll_interval = self.options.poll_interval
-        self._fetched: list[int] = []
 
     @classmethod
     def accounts(cls, session, city_id=None):
         names = cls.options.accounts
         inactive = {(row.city_id, row.name) for row in
-                    session.scalars(select(TestnetAccount).where(TestnetAccount.active == 0))}
+                    session.scalars(select(TestnetAccount).where(TestnetAccount.active.is_(False)))}
         cities = [c for c in user.list_cities(session) if city_id in (None, c.id)]
         return [Account(c.id, name, f"{c.name}-{name}@testnet") for c in cities
                 for name in names if (c.id, name) not in inactive]
@@ -39,11 +39,11 @@ class TestnetBot(Bot):
     @classmethod
     def deactivate(cls, session, account, reason):
         row = cls._switches(session, account.city_id, account.id, create=True)
-        row.active, row.reason = 0, reason
+        row.active, row.reason = False, reason
 
     @classmethod
     def forget_city(cls, session, city_id, user_id):
-        for model in (TestnetAccount, TestnetInbox, TestnetSeen, TestnetOutbox):
+        for model in (TestnetAccount, TestnetInbox, TestnetOutbox):
             session.execute(delete(model).where(model.city_id == city_id))
 
     @staticmethod
@@ -58,9 +58,19 @@ class TestnetBot(Bot):
     def _flags(self):
         with self.sessions() as session:
             row = self._switches(session, self.account.city_id, self.account.id)
-            return row or TestnetAccount(active=1, paused=0, hang=0, refuse=0, fail=0, crash=0)
+            return row or TestnetAccount(active=True, paused=False, hang=False, refuse=False, fail=False,
+                                        crash=False, longpoll=0.0, recipients=0, send_delay=0.0)
 
-    def recv_messages(self):
+    def first_watermark(self):
+        if not self.options.baseline:
+            return None
+        with self.sessions() as session:
+            newest = session.scalar(select(func.max(TestnetInbox.id)).where(
+                TestnetInbox.city_id == self.account.city_id,
+                TestnetInbox.account == self.account.id))
+        return None if newest is None else str(newest)
+
+    def recv_messages(self, watermark):
         flags = self._flags()
         if flags.refuse:
             raise CredentialsRefused("the test network revoked this account's token")
@@ -70,16 +80,16 @@ class TestnetBot(Bot):
             raise ConnectionError("the test network answers 503")
         if flags.crash:
             raise RuntimeError("a bug in the bot")
+        if flags.longpoll:
+            time.sleep(flags.longpoll)  # a long poll on a quiet network
         with self.sessions() as session:
-            last = session.scalar(select(TestnetSeen.last_id).where(
-                TestnetSeen.city_id == self.account.city_id,
-                TestnetSeen.account == self.account.id)) or 0
-            rows = session.scalars(select(TestnetInbox).where(
+            return session.scalars(select(TestnetInbox).where(
                 TestnetInbox.city_id == self.account.city_id,
                 TestnetInbox.account == self.account.id,
-                TestnetInbox.id > last).order_by(TestnetInbox.id)).all()
-        self._fetched = [row.id for row in rows]
-        return rows
+                TestnetInbox.id > int(watermark or 0)).order_by(TestnetInbox.id)).all()
+
+    def watermark(self, row):
+        return str(row.id)
 
     def message_id(self, row):
         return f"msg-{row.id}"
@@ -94,25 +104,6 @@ class TestnetBot(Bot):
             time.sleep(3600)  # reading never ends: no heartbeat from here on
         return Report(text=row.text)
 
-    def handled(self, session, rows):
-        # The watermark moves up to the first message not handled yet: that one comes back.
-        done = {row.id for row in rows}
-        seen = None
-        for row_id in self._fetched:
-            if row_id not in done:
-                break
-            seen = row_id
-        if seen is None:
-            return
-        row = session.scalar(select(TestnetSeen).where(
-            TestnetSeen.city_id == self.account.city_id,
-            TestnetSeen.account == self.account.id))
-        if row is None:
-            session.add(TestnetSeen(city_id=self.account.city_id, account=self.account.id,
-                                    last_id=seen))
-        else:
-            row.last_id = max(row.last_id, seen)
-
     def send_messages(self, reports):
         flags = self._flags()
         if flags.paused:
@@ -124,20 +115,34 @@ class TestnetBot(Bot):
                 raise RuntimeError("a bug in sending this report")
             if "undeliverable" in report.text.lower():
                 raise Undeliverable(report, "the test network refuses this text")
-            self._post(report)
+            if flags.recipients:
+                self._broadcast(report, flags)
+            else:
+                self._post(report, report.idempotency_key)
             self.mark_delivered(report)
 
-    def _post(self, report):
+    def _broadcast(self, report, flags):
+        """One post per recipient, as Telegram sends to each subscriber; the run loop's ledger
+        skips those a cut-off broadcast reached."""
+        reached = self.reached(report)
+        for recipient in range(flags.recipients):
+            if str(recipient) in reached:
+                continue
+            self.beat()
+            time.sleep(flags.send_delay)
+            self._post(report, f"{report.idempotency_key}:{recipient}")
+            self.mark_reached(report, str(recipient))
+
+    def _post(self, report, key):
         try:
             with self.sessions.begin() as session:
                 session.add(TestnetOutbox(city_id=self.account.city_id,
                                           account=self.account.id, text=report.text,
-                                          idempotency_key=report.idempotency_key,
-                                          posted_at=time.time()))
+                                          idempotency_key=key, posted_at=time.time()))
         except IntegrityError:  # posted before a crash: the network de-duplicates
             with self.sessions.begin() as session:
                 session.execute(update(TestnetOutbox).where(
                     TestnetOutbox.city_id == self.account.city_id,
                     TestnetOutbox.account == self.account.id,
-                    TestnetOutbox.idempotency_key == report.idempotency_key)
+                    TestnetOutbox.idempotency_key == key)
                     .values(attempts=TestnetOutbox.attempts + 1))

@@ -10,3 +10,7 @@ class ListenerBot(Bot):
     @classmethod
     def deactivate(cls, session, account, reason):
         pass
+
+    @classmethod
+    def forget_city(cls, session, city_id, user_id):
+        pass  # keeps nothing of a city
