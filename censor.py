@@ -504,6 +504,9 @@ class Censor:
         cutoff = time.time() - self.settings.reports.retention_days * 86400
         old = select(db.Report.id).where(db.Report.received_at < cutoff)
         with self.sessions.begin() as session:
+            gone = select(db.Delivery.id).where(db.Delivery.report_id.in_(old))
+            session.execute(delete(db.DeliveryRecipient).where(
+                db.DeliveryRecipient.delivery_id.in_(gone)))
             session.execute(delete(db.Delivery).where(db.Delivery.report_id.in_(old)))
             count = session.execute(delete(db.Report).where(db.Report.received_at < cutoff)).rowcount
             # Attempts at reports that went before they were decided.

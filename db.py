@@ -99,6 +99,9 @@ class Report(Base):
         UniqueConstraint("city_id", "network", "network_message_id"),
         Index("ix_reports_undecided", "verdict", "id"),
         Index("ix_reports_received", "received_at"),
+        # SQLite: ids of purged rows never come back (new databases; older ones' ids are
+        # not relied on being unique for good: see Report.idempotency_key in bots).
+        {"sqlite_autoincrement": True},
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     city_id: Mapped[int] = mapped_column(Integer, ForeignKey("cities.id"))
@@ -118,6 +121,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("report_id", "network", "account"),
         Index("ix_deliveries_todo", "city_id", "network", "account", "state"),
+        {"sqlite_autoincrement": True},
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     report_id: Mapped[int] = mapped_column(Integer, ForeignKey("reports.id"))
@@ -149,7 +153,7 @@ class BotWatermark(Base):
     city_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     network: Mapped[str] = mapped_column(String(64), primary_key=True)
     account: Mapped[str] = mapped_column(String(255), primary_key=True)
-    watermark: Mapped[str] = mapped_column(Text)
+    watermark: Mapped[str | None] = mapped_column(Text)  # None: from the beginning
     updated_at: Mapped[float] = mapped_column(Float, default=time.time)
 
 

@@ -186,7 +186,8 @@ def settings_page(status: int = 200, panel_errors: dict | None = None, **shown) 
         rows = user.bot_status(session, current["city"].id)
     city = current["city"]
     values = dict(current, markdown=city.markdown or "", preview=None, message=None, error=None,
-                  status=rows, base_url=site.settings.web.base_url)
+                  status=rows, labels=_account_labels(city.id),
+                  base_url=site.settings.web.base_url)
     values.update(shown)
     values["parts"] = [(name, plugin_part(name, "settings", functools.partial(
         _panel_values, cls, city, [r for r in rows if r.network == name],
@@ -194,6 +195,19 @@ def settings_page(status: int = 200, panel_errors: dict | None = None, **shown) 
         for name, cls in site.plugins.items() if bots.has_module(name, "settings.tpl")]
     bottle.response.status = status
     return page("settings", **values)
+
+
+def _account_labels(city_id: int) -> dict[tuple[str, str], str]:
+    """{(network, account id): label} of the city's active accounts, for the status table
+    (inactive ones show their id)."""
+    labels = {}
+    for name, cls in site.plugins.items():
+        try:
+            with site.sessions() as session:
+                labels.update(((name, a.id), a.label) for a in cls.accounts(session, city_id))
+        except Exception:  # the table shows ids then; the plugin's panel says more
+            log.exception("plugin %s could not list its accounts", name)
+    return labels
 
 
 def _panel_values(cls, city, status, error) -> dict:

@@ -116,7 +116,18 @@ def receive(inbox: Inbox, timeout: float, most: int = 10_000, wake: int | None =
 _ADDRESS = re.compile(r"[^\s<>@\"',;:()\[\]]{1,64}@[^\s<>@\"',;:()\[\]]{1,255}")
 
 
+# A URL's path and query (tokens travel there: Telegram's /bot<token>/, ?access_token=) and
+# what requests calls "url: /path?query"; and a Telegram bot token anywhere.
+_URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s?#'\"<>]+)[^\s'\"<>)]*")
+_URL_PATH = re.compile(r"(\burl: )[^\s'\"<>)]+")
+_BOT_TOKEN = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{30,}")
+
+
 def redact(text: str) -> str:
+    """Text for logs and status: no e-mail address, no URL path or query, no bot token."""
+    text = _URL.sub(r"\1/…", text)
+    text = _URL_PATH.sub(r"\1…", text)
+    text = _BOT_TOKEN.sub("<token>", text)
     return _ADDRESS.sub("<address>", text)
 
 
@@ -129,10 +140,11 @@ def describe_error(error: BaseException) -> str:
 
 
 class _OneLine(logging.Formatter):
-    """A record, traceback included, on a single line: log collectors split on newlines."""
+    """A record, traceback included, on a single line (log collectors split on newlines), and
+    redacted: a library's error in a traceback names URLs with tokens, or an address."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return super().format(record).replace("\n", " | ")
+        return redact(super().format(record).replace("\n", " | "))
 
 
 class _ProcessName(logging.Filter):

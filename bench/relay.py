@@ -90,7 +90,7 @@ def run(cities, bots, reports, rate, poll, workdir):
             "SELECT i.sent_at, r.received_at, max(o.posted_at) FROM testnet_inbox i "
             "JOIN reports r ON r.network_message_id = 'msg-' || i.id AND r.city_id = i.city_id "
             "JOIN deliveries d ON d.report_id = r.id "
-            "JOIN testnet_outbox o ON o.idempotency_key = 'ticketfrei-delivery-' || d.id "
+            "JOIN testnet_outbox o ON o.idempotency_key LIKE 'ticketfrei-delivery-' || d.id || '-%' "
             "GROUP BY i.id, i.sent_at, r.received_at")
         e2e = [(posted - sent) * 1000 for sent, _, posted in timings]
         core = [(posted - stored) * 1000 for _, stored, posted in timings]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 import db
 import process
@@ -42,11 +42,9 @@ class Report:
     network: str | None = None     # where it came in (set by the run loop)
     account_id: str | None = None  # the id of the account it came in on
     delivery_id: int | None = None  # set when handed to send_messages
-
-    @property
-    def idempotency_key(self) -> str:
-        """Stable per delivery: give it to networks that de-duplicate posts (Mastodon)."""
-        return f"ticketfrei-delivery-{self.delivery_id}"
+    # Stable per delivery and never used by another one (ids of purged rows can come back):
+    # give it to networks that de-duplicate posts (Mastodon's Idempotency-Key).
+    idempotency_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -231,6 +229,8 @@ class Bot:
         self._retry_at: dict[int, float] = {}
         self._read_retry_at: dict[str, float] = {}
         self._recv_failures = 0
+        self._send_failures = 0           # sending failures of this account in a row
+        self._culprits: set[int] = set()  # deliveries that failed on their own: own backoff
         self._last_news: dict[str, float] = {}
         self._trouble: dict[str, str] = {}  # receive/send: the transient error status shows
         self._errors = 0                  # errors noted so far: did this piece of work add one?
@@ -313,19 +313,22 @@ class Bot:
         return self.poll_interval
 
     def _set_baseline(self, watermark: str | None) -> None:
+        """Stored even when None ("from the beginning"): a later start must not set a new
+        baseline over messages that arrived in between."""
+        with self.sessions.begin() as session:
+            self._save_watermark(session, watermark)
         if watermark is not None:
-            with self.sessions.begin() as session:
-                self._save_watermark(session, watermark)
             log.info("first start: begins after the network's newest message (%s)", watermark)
         self._watermark, self._baseline = watermark, False
 
-    def _save_watermark(self, session, watermark: str) -> None:
+    def _save_watermark(self, session, watermark: str | None) -> None:
         key = (self.account.city_id, self.name, self.account.id)
         row = session.get(db.BotWatermark, key)
         if row is None:
             row = db.BotWatermark(city_id=key[0], network=key[1], account=key[2])
             session.add(row)
-        row.watermark, row.updated_at = str(watermark), time.time()
+        row.watermark = None if watermark is None else str(watermark)
+        row.updated_at = time.time()
 
     def _attempt_key(self, message_id: str) -> str:
         return f"read:{self.account.city_id}:{self.name}:{self.account.id}:{message_id}"
@@ -472,7 +475,7 @@ class Bot:
     # --- sending -----------------------------------------------------------------------
     def _deliver(self, ids: set[int] | None) -> None:
         """Send the pending deliveries among ids (all of this account's if None)."""
-        query = (select(db.Delivery.id, db.Report)
+        query = (select(db.Delivery.id, db.Delivery.created_at, db.Report)
                  .join(db.Report, db.Report.id == db.Delivery.report_id)
                  .where(db.Delivery.city_id == self.account.city_id,
                         db.Delivery.network == self.name,
@@ -488,8 +491,10 @@ class Bot:
         now = time.monotonic()
         reports = [Report(text=row.text, network_message_id=row.network_message_id,
                           id=row.id, city_id=row.city_id, network=row.network,
-                          account_id=row.account, delivery_id=delivery_id)
-                   for delivery_id, row in rows
+                          account_id=row.account, delivery_id=delivery_id,
+                          idempotency_key=f"ticketfrei-delivery-{delivery_id}-"
+                                          f"{int((created_at or 0) * 1000)}")
+                   for delivery_id, created_at, row in rows
                    if ids is not None or self._retry_at.get(delivery_id, 0) <= now]
         if not reports:
             return
@@ -513,10 +518,21 @@ class Bot:
         try:
             self.send_messages(reports)
         except (TryLater, OSError) as error:
-            if careful:  # the network's fault, not this delivery's
-                db.count_attempt(self.sessions, self._send_key(reports[0]), add=-1)
-            delay = error.delay if isinstance(error, TryLater) else None
-            self._postpone(reports, f"sending: {process.describe_error(error)}", delay)
+            text = process.describe_error(error)
+            if isinstance(error, OSError) and (self._marked or not self._send_failures):
+                # The network worked a moment ago (reports of this batch, or the last send,
+                # went through): the error is the first unsent report's own (an HTTP error
+                # answer raised as an OSError). It waits and, after NETWORK_SET_ASIDE_AFTER
+                # such failures, is set aside; the reports behind it go at once. The next
+                # failure counts as the network's.
+                self._send_failures += 1
+                self._failed(reports, text, careful, NETWORK_SET_ASIDE_AFTER)
+            else:
+                if careful:  # the network's fault, not this delivery's
+                    db.count_attempt(self.sessions, self._send_key(reports[0]), add=-1)
+                delay = error.delay if isinstance(error, TryLater) else None
+                self._send_failures += 1
+                self._postpone(reports, f"sending: {text}", delay)
         except Undeliverable as error:
             self._give_up(error.report, str(error))
             self._postpone([r for r in reports if r is not error.report], None, 0.0)
@@ -531,17 +547,25 @@ class Bot:
         delivered = [r.delivery_id for r in reports if r.delivery_id in self._marked]
         for delivery_id in delivered:
             self._retry_at.pop(delivery_id, None)
+        self._culprits.difference_update(delivered)
         if delivered:
+            if self._send_failures:  # the network is back: what waited for it goes now
+                self._send_failures = 0
+                now = time.monotonic()
+                self._retry_at = {i: at if i in self._culprits else now
+                                  for i, at in self._retry_at.items()}
             log.info("delivered %d report(s): %s", len(delivered),
                      ", ".join(str(r.id) for r in reports if r.delivery_id in self._marked))
             self._news("delivery")
             if self._errors == errors:
                 self._recovered("send")
 
-    def _failed(self, reports: list[Report], reason: str, counted: bool) -> None:
-        """send_messages raised something unexpected. Reports go out in order and are marked as
-        they go, so the first unmarked one failed: it is retried a few times and then given up;
-        the ones behind it are tried again at once."""
+    def _failed(self, reports: list[Report], reason: str, counted: bool,
+                limit: int = db.SET_ASIDE_AFTER) -> None:
+        """send_messages raised something that is not the network's. Reports go out in order
+        and are marked as they go, so the first unmarked one failed: it is retried (after a
+        backoff by its failures) and after `limit` failures given up; the ones behind it are
+        tried again at once."""
         log.warning("sending failed: %s", reason, exc_info=True)
         left = [r for r in reports if r.delivery_id not in self._marked]
         if not left:
@@ -549,28 +573,29 @@ class Bot:
         culprit, behind = left[0], left[1:]
         count = db.count_attempt(self.sessions, self._send_key(culprit), reason,
                                  add=0 if counted else 1)
-        if count >= db.SET_ASIDE_AFTER:
+        if count >= limit:
             self._give_up(culprit, f"set aside after {count} failed attempts: {reason}")
         else:
-            self._postpone([culprit], f"sending: {reason}", 2.0 * count)
+            self._culprits.add(culprit.delivery_id)
+            self._postpone([culprit], f"sending: {reason}", min(2.0 * 2 ** count, 300))
         for report in behind:
             self._retry_at[report.delivery_id] = time.monotonic()
 
     def _postpone(self, reports: list[Report], error: str | None, delay: float | None) -> None:
-        """Keep unsent reports pending; retry after delay (or a backoff by attempts)."""
+        """Keep unsent reports pending; retry after `delay`, or after a backoff that doubles
+        with each failure of this account's sending in a row (5 s up to 5 min; a delivery
+        that waited out a long outage goes as soon as the network is back)."""
         left = [r for r in reports if r.delivery_id not in self._marked]
         if not left:
             return
         if error:
             self._note_error(error, kind="send")
+        wait = delay if delay is not None else min(5 * 2 ** max(self._send_failures - 1, 0), 300)
         with self.sessions.begin() as session:
             for report in left:
-                attempts = session.scalar(
-                    update(db.Delivery).where(db.Delivery.id == report.delivery_id)
-                    .values(attempts=db.Delivery.attempts + 1,
-                            last_error=error or db.Delivery.last_error)
-                    .returning(db.Delivery.attempts))
-                wait = delay if delay is not None else min(5 * 2 ** (attempts or 1), 3600)
+                session.execute(update(db.Delivery).where(db.Delivery.id == report.delivery_id)
+                                .values(attempts=db.Delivery.attempts + 1,
+                                        last_error=error or db.Delivery.last_error))
                 self._retry_at[report.delivery_id] = time.monotonic() + wait
 
     def _give_up(self, report: Report, reason: str) -> None:
@@ -582,6 +607,7 @@ class Bot:
             db.forget_delivery(session, report.delivery_id, self._send_key(report))
         self._marked.add(report.delivery_id)  # handled: neither retried nor counted as sent
         self._retry_at.pop(report.delivery_id, None)
+        self._culprits.discard(report.delivery_id)
 
     # --- status ------------------------------------------------------------------------
     def _note_error(self, text: str, transient: bool = True, kind: str = "receive") -> None:
@@ -611,6 +637,9 @@ class Bot:
 
 
 _NOT_YET = object()  # read() said: not now; the message stays unhandled and comes back
+# Failures of one delivery, raised as OSError while the network worked for others, before it
+# is set aside: more than for a bug (db.SET_ASIDE_AFTER), as a flaky network can look alike.
+NETWORK_SET_ASIDE_AFTER = 10
 
 
 @dataclass
@@ -783,6 +812,15 @@ def city_accounts(plugins: dict[str, type[Bot]], session, city_id: int) -> list[
             raise TryLater(f"plugin {name} could not list its accounts: "
                            f"{process.describe_error(error)}", delay=10.0) from error
     return targets
+
+
+def reset_watermark(session, city_id: int, network: str, account_id: str) -> None:
+    """Forget where an account's receiving stands: its next start sets a new baseline
+    (first_watermark), so that what arrived while it was disconnected is not relayed late.
+    For a plugin's connect route, when an account is connected again."""
+    session.execute(delete(db.BotWatermark).where(db.BotWatermark.city_id == city_id,
+                                                  db.BotWatermark.network == network,
+                                                  db.BotWatermark.account == account_id))
 
 
 # --- The processes -------------------------------------------------------------------------

@@ -26,7 +26,7 @@
   <thead><tr><th>Network</th><th>State</th><th>Last report</th><th>Last delivery</th></tr></thead>
   <tbody>
 % for row in status:
-  <tr><td>{{row.network}} {{row.account}}</td>
+  <tr><td>{{row.network}} {{get('labels', {}).get((row.network, row.account)) or row.account}}</td>
       <td class="state-{{row.state}}">{{shown.get(row.state, row.state)}}
 % if row.last_error:
         <br><small>{{row.last_error}}</small>

@@ -40,3 +40,32 @@ def test_text_told_to_main_is_redacted_and_cut():
     process.tell_main(ctx, "error", text="relay said: no such user bob@example.org " + "x" * 900)
     text = sent[0][3]["text"]
     assert "bob@example.org" not in text and "<address>" in text and len(text) <= 500
+
+
+def test_tokens_in_urls_of_a_network_error_are_not_shown():
+    """Telegram puts the bot token in the URL's path, others in its query; requests names the
+    URL in its errors."""
+    token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
+    errors = [
+        OSError("HTTPSConnectionPool(host='api.telegram.org', port=443): Max retries exceeded "
+                f"with url: /bot{token}/getUpdates?offset=3 (Caused by ConnectTimeoutError())"),
+        OSError(f"404 Client Error: Not Found for url: https://api.telegram.org/bot{token}/getMe"),
+        OSError("401 for https://social.example/api/v1/notifications?access_token=s3cr3t"),
+    ]
+    for error in errors:
+        shown = process.describe_error(error)
+        assert token not in shown and "s3cr3t" not in shown and "AAHdq" not in shown, shown
+
+
+def test_log_lines_are_redacted_tracebacks_included(capsys):
+    root = process.logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    process.setup_logging("berlin/telegram:1")
+    try:
+        raise OSError("Max retries exceeded with url: /bot123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1/x")
+    except OSError:
+        process.logging.getLogger("a-plugin").exception("receiving failed for erika@example.org")
+    finally:
+        root.handlers[:], root.level = handlers, level
+    line = capsys.readouterr().out
+    assert "AAHdq" not in line and "erika@example.org" not in line and "\n" not in line.strip()

@@ -18,6 +18,14 @@ def start_city(instance, name="berlin"):
     return city
 
 
+def relay(instance, city, texts, posted_in_all):
+    """Send texts to the city's account a; wait until b posted `posted_in_all` in all."""
+    for text in texts:
+        instance.send(city, "a", text)
+    wait_for(lambda: len(instance.posted(city, "b")) == posted_in_all, 20,
+             what=f"{posted_in_all} posts at b")
+
+
 def test_a_bot_waiting_in_a_30_s_long_poll_still_sends_a_routed_report_at_once(make_instance):
     # A heartbeat timeout above the long poll, as in production (60 s, Telegram polls 30 s).
     instance = make_instance(supervisor={"heartbeat_timeout": 60.0})
@@ -55,9 +63,7 @@ def test_a_receive_that_never_returns_is_a_hang_and_the_bot_is_restarted(make_in
 def test_the_watermark_is_stored_with_the_reports_and_survives_a_restart(make_instance):
     instance = make_instance()
     berlin = start_city(instance)
-    for n in range(5):
-        instance.send(berlin, "a", f"Kontrolle U{n + 1}")
-    wait_for(lambda: len(instance.posted(berlin, "b")) == 5, 20, what="five reports")
+    relay(instance, berlin, [f"Kontrolle U{n + 1}" for n in range(5)], 5)
     newest = instance.sql("SELECT max(id) FROM testnet_inbox")[0][0]
     assert instance.sql("SELECT watermark FROM bot_watermarks WHERE city_id = :c AND "
                         "network = 'testnet' AND account = 'a'", c=berlin) == [(str(newest),)]
@@ -65,8 +71,7 @@ def test_the_watermark_is_stored_with_the_reports_and_survives_a_restart(make_in
     wait_for(lambda: instance.row("berlin/testnet:a")["restarts"] >= 1
              and instance.row("berlin/testnet:a")["state"] == "running", 30,
              what="a to come back")
-    instance.send(berlin, "a", "Kontrolle U9")
-    wait_for(lambda: len(instance.posted(berlin, "b")) == 6, 20, what="the sixth report")
+    relay(instance, berlin, ["Kontrolle U9"], 6)
     time.sleep(1)
     texts = [row[2] for row in instance.posted(berlin, "b")]
     assert sorted(texts) == sorted([f"Kontrolle U{n}" for n in range(1, 6)] + ["Kontrolle U9"])
@@ -119,3 +124,47 @@ def test_a_broadcast_killed_in_the_middle_reaches_every_recipient_once(
     assert len(repeated) <= kills
     assert instance.sql("SELECT count(*) FROM deliveries WHERE state = 'done'")[0][0] == reports
     assert instance.sql("SELECT count(*) FROM delivery_recipients")[0][0] == 0
+
+
+def test_a_new_account_without_messages_keeps_what_arrives_while_the_instance_is_down(
+        make_instance):
+    # The baseline of an account with no message yet is "from the beginning", and it is
+    # stored: the next start must not set a new baseline over what came in meanwhile.
+    instance = make_instance(extra="baseline = true\n")
+    berlin = start_city(instance)
+    wait_for(lambda: instance.sql("SELECT count(*) FROM bot_watermarks WHERE account = 'a'")
+             == [(1,)], 30, what="the baseline row")
+    instance.stop()
+    instance.send(berlin, "a", "Kontrolle U7 Rathaus Spandau")
+    instance.start()
+    wait_for(lambda: instance.posted(berlin, "b"), 30, what="the message sent while down")
+
+
+def test_reports_behind_one_whose_post_fails_with_a_network_error_are_not_held_up(make_instance):
+    instance = make_instance()
+    berlin = start_city(instance)
+    instance.send(berlin, "a", "Kontrolle U1 oserror-send")  # b's network refuses this one
+    wait_for(lambda: "answers 400" in (instance.row("berlin/testnet:b")["last_error"] or ""),
+             20, what="b's failure")
+    began = time.monotonic()
+    for n in range(2, 7):
+        instance.send(berlin, "a", f"Kontrolle U{n}")
+        time.sleep(0.5)
+    wait_for(lambda: len(instance.posted(berlin, "b")) == 5, 30, what="the reports behind it")
+    print(f"\nfive reports behind a failing one posted within {time.monotonic() - began:.1f} s")
+    pending = instance.sql("SELECT attempts FROM deliveries WHERE state = 'pending'")
+    assert len(pending) == 1 and pending[0][0] >= 1  # kept, retried on its own backoff
+
+
+def test_reports_posted_after_every_report_was_purged_all_arrive(make_instance):
+    # Ids of purged rows must not make a new delivery look like an old one to a network
+    # that de-duplicates by idempotency key.
+    instance = make_instance()
+    berlin = start_city(instance)
+    relay(instance, berlin, [f"Kontrolle U{n + 1}" for n in range(3)], 3)
+    instance.stop()
+    instance.sql("UPDATE reports SET received_at = received_at - 400 * 86400")
+    instance.start()
+    wait_for(lambda: instance.sql("SELECT count(*) FROM reports") == [(0,)], 30,
+             what="the purge")
+    relay(instance, berlin, [f"Kontrolle S{n + 1}" for n in range(3)], 6)

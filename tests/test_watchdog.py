@@ -114,6 +114,10 @@ class HangBot(Bot):
     @classmethod
     def deactivate(cls, session, account, reason):
         pass
+
+    @classmethod
+    def forget_city(cls, session, city_id, user_id):
+        pass
 ''',
     "webui.py": '''
 import threading

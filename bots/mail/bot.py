@@ -317,8 +317,7 @@ class MailBot(Bot):
                      "Auto-Submitted": "auto-generated", "Precedence": "list"})
         # The same Message-ID on a retry lets mail programs drop a duplicate.
         del mail["Message-ID"]
-        mail["Message-ID"] = (f"<ticketfrei.{report.delivery_id}.{subscriber.id}"
-                              f"@{self.options.domain}>")
+        mail["Message-ID"] = f"<{report.idempotency_key}.{subscriber.id}@{self.options.domain}>"
         return mail
 
     def _bounced(self, subscriber_id: int, error: str) -> None:

@@ -113,6 +113,8 @@ class TestnetBot(Bot):
         for report in reports:
             if "poison-send" in report.text:
                 raise RuntimeError("a bug in sending this report")
+            if "oserror-send" in report.text:  # as requests' HTTPError for one post
+                raise ConnectionError("the test network answers 400 to this report")
             if "undeliverable" in report.text.lower():
                 raise Undeliverable(report, "the test network refuses this text")
             if flags.recipients:
