@@ -508,6 +508,8 @@ class Censor:
             session.execute(delete(db.DeliveryRecipient).where(
                 db.DeliveryRecipient.delivery_id.in_(gone)))
             session.execute(delete(db.Delivery).where(db.Delivery.report_id.in_(old)))
+            session.execute(delete(db.DeliveryRecipient).where(  # left by a deleted city
+                db.DeliveryRecipient.delivery_id.not_in(select(db.Delivery.id))))
             count = session.execute(delete(db.Report).where(db.Report.received_at < cutoff)).rowcount
             # Attempts at reports that went before they were decided.
             # Attempts at work that went away unfinished (a message deleted from its network,

@@ -189,9 +189,13 @@ def settings_page(status: int = 200, panel_errors: dict | None = None, **shown) 
                   status=rows, labels=_account_labels(city.id),
                   base_url=site.settings.web.base_url)
     values.update(shown)
+    errors = dict(panel_errors or {})
+    for name in list(errors):  # a plugin without a panel: its error goes on top
+        if not bots.has_module(name, "settings.tpl"):
+            values["error"] = errors.pop(name)
     values["parts"] = [(name, plugin_part(name, "settings", functools.partial(
         _panel_values, cls, city, [r for r in rows if r.network == name],
-        (panel_errors or {}).get(name))))
+        errors.get(name))))
         for name, cls in site.plugins.items() if bots.has_module(name, "settings.tpl")]
     bottle.response.status = status
     return page("settings", **values)
@@ -210,9 +214,16 @@ def _account_labels(city_id: int) -> dict[tuple[str, str], str]:
     return labels
 
 
+# Names a panel's template gets from the page: panel() must not return them.
+PANEL_NAMES = {"city", "status", "error", "csrf", "login", "instance"}
+
+
 def _panel_values(cls, city, status, error) -> dict:
     with site.sessions() as session:
         values = cls.panel(session, city)
+    taken = PANEL_NAMES & set(values)
+    if taken:
+        raise ValueError(f"panel() returned names the page gives: {', '.join(sorted(taken))}")
     return dict(values, city=city, status=status, error=error)
 
 
@@ -222,9 +233,7 @@ def plugin_part(name: str, template: str, values) -> str:
     name) and the rest of the page works."""
     try:
         return page(template, lookup=site.plugin_lookup[name], **values())
-    except bottle.HTTPResponse:
-        raise
-    except Exception:
+    except Exception:  # bottle's abort() and redirect() too: the page is not the plugin's
         log.exception("plugin %s: its %s.tpl could not be shown", name, template)
         return (f'<p class="error plugin-failed">This part could not be shown: the {name} '
                 "plugin failed. The error is logged.</p>")
@@ -292,6 +301,7 @@ def oauth_start(plugin: str, data: dict | None = None, state: str | None = None,
     /login without a login) and return the state to send to the network. `data` (JSON) comes
     back from oauth_finish. OAuth 1.0a gives its request token as `state`: its callback
     brings back nothing else."""
+    check_csrf()  # only a form of ours starts a flow, never another site's link
     city = require_city()
     if state is None:
         state = secrets.token_urlsafe(32)

@@ -219,8 +219,11 @@ class Bot:
         delivery for one recipient (an id of yours, never an address): a retry of the
         delivery, after any crash, skips it."""
         with self.sessions.begin() as session:
-            session.merge(db.DeliveryRecipient(delivery_id=report.delivery_id,
-                                               recipient=str(recipient)))
+            pending = session.scalar(select(db.Delivery.id).where(
+                db.Delivery.id == report.delivery_id, db.Delivery.state == db.PENDING))
+            if pending is not None:  # else it was purged, or its city deleted, meanwhile
+                session.merge(db.DeliveryRecipient(delivery_id=report.delivery_id,
+                                                   recipient=str(recipient)))
 
     def run(self, ctx: process.Context) -> None:
         """Receive from the network, hand new reports to the censor, send what main routes
@@ -658,16 +661,20 @@ class _Receiver:
         self._call = call
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
         self._result: tuple | None = None
-        self.busy_since: float | None = None  # monotonic start of the call under way
+        self._pending = False  # a call was started and its result not taken yet
+        # monotonic start of the call while it runs (not while its result waits: the main
+        # thread may be busy sending for long, beating as it goes)
+        self.busy_since: float | None = None
         self._wake_reader, self._wake_writer = os.pipe()
         self.fileno = self._wake_reader
         threading.Thread(target=self._serve, daemon=True, name="receive").start()
 
     @property
     def idle(self) -> bool:
-        return self.busy_since is None
+        return not self._pending
 
     def start(self, argument) -> None:
+        self._pending = True
         self.busy_since = time.monotonic()
         self._requests.put(argument)
 
@@ -677,7 +684,7 @@ class _Receiver:
         if result is None:
             return None
         os.read(self._wake_reader, 1)
-        self._result, self.busy_since = None, None
+        self._result, self._pending = None, False
         return result
 
     def _serve(self) -> None:
@@ -687,6 +694,7 @@ class _Receiver:
                 result = (self._call(argument), None)
             except BaseException as error:  # handed to the main thread, which decides
                 result = (None, error)
+            self.busy_since = None
             self._result = result
             os.write(self._wake_writer, b"x")
 
@@ -733,7 +741,7 @@ def load(settings) -> dict[str, type[Bot]]:
     return plugins
 
 
-# Methods of the contract a plugin may override, and whether each is a classmethod.
+# Methods of the contract a plugin may override, and whether the core calls it on the class.
 _CONTRACT = {"accounts": True, "deactivate": True, "forget_city": True, "panel": True,
              "__init__": False, "start": False, "first_watermark": False,
              "recv_messages": False, "watermark": False, "message_id": False, "read": False,
@@ -742,26 +750,45 @@ _CONTRACT = {"accounts": True, "deactivate": True, "forget_city": True, "panel":
 _REQUIRED = ("accounts", "deactivate", "forget_city")
 
 
+def _called_as(cls: type, method: str) -> inspect.Signature | None:
+    """The parameters `method` takes as the core calls it (without cls or self); None when
+    Python cannot tell (a C function, attrgetter): such a method is taken on trust."""
+    raw = inspect.getattr_static(cls, method)
+    try:
+        if isinstance(raw, (classmethod, staticmethod)):
+            return inspect.signature(getattr(cls, method))
+        signature = inspect.signature(raw)
+    except (TypeError, ValueError):
+        return None
+    parameters = list(signature.parameters.values())
+    if parameters and parameters[0].kind in (inspect.Parameter.POSITIONAL_ONLY,
+                                             inspect.Parameter.POSITIONAL_OR_KEYWORD):
+        parameters = parameters[1:]  # self: a plain function is bound to the instance
+    return signature.replace(parameters=parameters)
+
+
 def _check_contract(name: str, cls: type[Bot]) -> None:
     """A method of the contract overridden with other parameters fails only when the core
     calls it, perhaps weeks later: refuse it at start, naming the plugin and the method."""
-    for method, is_classmethod in _CONTRACT.items():
-        own, base = inspect.getattr_static(cls, method), inspect.getattr_static(Bot, method)
-        if own is base:
+    for method, on_class in _CONTRACT.items():
+        own = inspect.getattr_static(cls, method)
+        if own is inspect.getattr_static(Bot, method):
             continue
-        if isinstance(own, classmethod) != is_classmethod:
-            raise PluginError(f"plugin {name}: {method} must {'' if is_classmethod else 'not '}"
-                              "be a classmethod (bots/README.md)")
-        function = own.__func__ if isinstance(own, (classmethod, staticmethod)) else own
-        wanted = inspect.signature(base.__func__ if is_classmethod else base)
+        if on_class and not isinstance(own, (classmethod, staticmethod)):
+            raise PluginError(f"plugin {name}: {method} must be a classmethod: the core calls "
+                              "it on the class (bots/README.md)")
+        signature, wanted = _called_as(cls, method), _called_as(Bot, method)
+        if signature is None:
+            continue
         required = [p for p, v in wanted.parameters.items() if v.default is v.empty]
         try:  # called as the core calls it: with the required parameters, and with all
-            inspect.signature(function).bind(*required)
-            inspect.signature(function).bind(*wanted.parameters)
+            signature.bind(*required)
+            signature.bind(*wanted.parameters)
         except TypeError:
-            raise PluginError(f"plugin {name}: {method}{inspect.signature(function)} must take "
-                              f"{wanted} (bots/README.md)") from None
-    missing = [m for m in _REQUIRED if inspect.getattr_static(cls, m) is inspect.getattr_static(Bot, m)]
+            raise PluginError(f"plugin {name}: {method}{signature} must take {wanted} "
+                              "(bots/README.md)") from None
+    missing = [m for m in _REQUIRED
+               if inspect.getattr_static(cls, m) is inspect.getattr_static(Bot, m)]
     if missing:
         raise PluginError(f"plugin {name}: its Bot class must define {', '.join(missing)} "
                           "(bots/README.md)")
@@ -779,8 +806,11 @@ def _load(name: str, path: Path) -> type[Bot]:
     classes = [value for value in vars(module).values()
                if isinstance(value, type) and issubclass(value, Bot) and value is not Bot
                and value.__module__ == module.__name__]
+    # A plugin may keep a base class of its own in bot.py: the bot is the one no other extends.
+    classes = [c for c in classes if not any(o is not c and issubclass(o, c) for o in classes)]
     if len(classes) != 1:
-        raise PluginError(f"plugin {name}: bot.py must define exactly one Bot subclass")
+        raise PluginError(f"plugin {name}: bot.py must define exactly one Bot subclass "
+                          "that no other class of it extends")
     cls = classes[0]
     _check_contract(name, cls)
     cls.name = name

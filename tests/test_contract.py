@@ -130,3 +130,29 @@ def test_a_plugin_breaking_the_contract_is_refused_at_start_naming_it(tmp_path, 
     body, message = BROKEN_PLUGINS[name]
     with pytest.raises(bots.PluginError, match=message):
         bots.discover([plugin_dir(tmp_path, name, body)])
+
+
+GOOD_PLUGINS = {
+    # methods that do not need self, and extra optional parameters
+    "statics": "    @classmethod\n    def accounts(cls, session, city_id=None, extra=None):\n"
+               "        return []\n\n"
+               "    @staticmethod\n    def deactivate(session, account, reason):\n        pass\n\n"
+               "    @classmethod\n    def forget_city(cls, session, city_id, user_id):\n"
+               "        pass\n\n"
+               "    @staticmethod\n    def message_id(message):\n        return str(message)\n\n"
+               "    @classmethod\n    def watermark(cls, message, *rest):\n        return None\n",
+}
+
+
+@pytest.mark.parametrize("name", GOOD_PLUGINS)
+def test_a_plugin_keeping_the_contract_in_its_own_way_is_accepted(tmp_path, name):
+    assert name in bots.discover([plugin_dir(tmp_path, name, GOOD_PLUGINS[name])])
+
+
+def test_a_plugin_with_a_base_class_of_its_own_is_accepted(tmp_path):
+    body = ("    @classmethod\n    def accounts(cls, session, city_id=None):\n        return []\n\n"
+            "    @classmethod\n    def deactivate(cls, session, account, reason):\n        pass\n\n"
+            "    @classmethod\n    def forget_city(cls, session, city_id, user_id):\n        pass\n\n\n"
+            "class OwnbaseLeafBot(OwnbaseBot):\n    poll_interval = 30.0\n")
+    plugins = bots.discover([plugin_dir(tmp_path, "ownbase", body)])
+    assert plugins["ownbase"].__name__ == "OwnbaseLeafBot"

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 import db
 import frontend
 import user
-from test_web import make_web, sign_up
+from test_web import csrf, make_web, sign_up
 
 DATA = {"instance": "https://social.example", "secret": "kept for the callback"}
 
@@ -20,9 +20,9 @@ DATA = {"instance": "https://social.example", "secret": "kept for the callback"}
 def add_oauth_routes(app) -> None:
     """What a plugin's web UI does: /connect starts a flow, /callback finishes it and shows
     the organiser why not if it cannot."""
-    @app.get("/oauth-test/<plugin>/connect")
+    @app.post("/oauth-test/<plugin>/connect")
     def connect(plugin):
-        query = bottle.request.query
+        query = bottle.request.forms
         try:
             return frontend.oauth_start(plugin, DATA, state=query.getunicode("state"),
                                         ttl=float(query.get("ttl") or frontend.OAUTH_TTL))
@@ -63,8 +63,11 @@ def hamburg(web):
     return other
 
 
-def start(browser, plugin="mastodon", status=200, **query) -> str:
-    return browser.get(f"/oauth-test/{plugin}/connect", params=query, status=status).text
+def start(browser, plugin="mastodon", status=200, **form) -> str:
+    """The organiser's connect button: a form of the site, with its CSRF token."""
+    token = csrf(browser.get("/login"))
+    return browser.post(f"/oauth-test/{plugin}/connect", {**form, "csrf": token},
+                        status=status).text
 
 
 def finish(browser, state, plugin="mastodon", status=200):
@@ -150,7 +153,8 @@ def test_another_plugins_state_is_refused_and_stays_for_its_plugin(web):
 def test_starting_or_finishing_without_a_login_redirects_to_login(web):
     state = start(web)
     stranger = webtest.TestApp(web.app)
-    assert stranger.get("/oauth-test/mastodon/connect", status=303).location.endswith("/login")
+    assert stranger.post("/oauth-test/mastodon/connect", {"csrf": csrf(stranger.get("/login"))},
+                         status=303).location.endswith("/login")
     assert finish(stranger, state, status=303).location.endswith("/login")
     assert len(states(web)) == 1  # still there for its organiser
     assert "connected berlin" in finish(web, state).text
@@ -200,4 +204,12 @@ def test_parallel_callbacks_with_one_state_finish_only_once(web):
         thread.join(60)
     assert sorted(a.status_int for a in answers) == [200] + [400] * (tries - 1)
     assert all("already used or is unknown" in a.text for a in answers if a.status_int == 400)
+    assert states(web) == []
+
+
+def test_a_flow_is_only_started_by_a_form_of_the_site(web):
+    """Another site's link or form cannot start a flow for the logged-in organiser's city
+    towards a server of its choice."""
+    web.post("/oauth-test/mastodon/connect", {}, status=403)
+    web.post("/oauth-test/mastodon/connect", {"csrf": "forged"}, status=403)
     assert states(web) == []

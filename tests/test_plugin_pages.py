@@ -89,3 +89,25 @@ def test_a_panel_post_of_another_city_is_refused(core_for, database_url, relay):
              status=303).location.endswith("/login")
     log_in(web)
     assert "The list is <strong>on</strong>" in web.get("/settings").text
+
+
+def test_a_panel_using_a_name_the_page_gives_is_refused_with_a_note(core_for, database_url, relay,
+                                                                     monkeypatch, caplog):
+    web = settings_of_a_city(core_for, database_url, relay)
+    monkeypatch.setattr(web.plugins["testnet"], "panel",
+                        classmethod(lambda cls, session, city: {"instance": "social.example"}))
+    with caplog.at_level(logging.ERROR):
+        page = web.get("/settings", status=200)
+    assert "the testnet plugin failed" in page.text and "Mailing list" in page.text
+    assert any("names the page gives: instance" in (r.exc_text or "") for r in caplog.records)
+
+
+def test_a_panel_that_aborts_costs_only_its_own_part(core_for, database_url, relay, monkeypatch):
+    web = settings_of_a_city(core_for, database_url, relay)
+
+    def aborting(cls, session, city):
+        frontend.bottle.abort(403, "not for you")
+
+    monkeypatch.setattr(web.plugins["testnet"], "panel", classmethod(aborting))
+    page = web.get("/settings", status=200)
+    assert "the testnet plugin failed" in page.text and "Trigger patterns" in page.text

@@ -168,3 +168,15 @@ def test_reports_posted_after_every_report_was_purged_all_arrive(make_instance):
     wait_for(lambda: instance.sql("SELECT count(*) FROM reports") == [(0,)], 30,
              what="the purge")
     relay(instance, berlin, [f"Kontrolle S{n + 1}" for n in range(3)], 6)
+
+
+def test_a_broadcast_longer_than_the_heartbeat_timeout_is_not_taken_for_a_hang(make_instance):
+    # 150 recipients × 0.05 s: 7.5 s of sending, with receives started and finished meanwhile
+    # (the heartbeat timeout is 4 s).
+    instance = make_instance()
+    berlin = start_city(instance)
+    instance.switch(berlin, "b", recipients=150, send_delay=0.05)
+    instance.send(berlin, "a", "Kontrolle M10 Warschauer Straße")
+    wait_for(lambda: len(instance.posted(berlin, "b")) == 150, 60, what="every recipient")
+    assert instance.row("berlin/testnet:b")["restarts"] == 0
+    assert instance.sql("SELECT state FROM deliveries") == [("done",)]
