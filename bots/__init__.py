@@ -64,9 +64,10 @@ class CredentialsRefused(BotError):
 
 
 class TryLater(BotError):
-    """The network is unavailable or rate-limits us: retry after `delay` seconds."""
+    """The network is unavailable or rate-limits us: retry after `delay` seconds (None: after
+    the run loop's backoff, doubling with each failure in a row, as for an OSError)."""
 
-    def __init__(self, message: str = "try later", delay: float = 60.0):
+    def __init__(self, message: str = "try later", delay: float | None = 60.0):
         super().__init__(message)
         self.delay = delay
 
@@ -290,10 +291,10 @@ class Bot:
 
     def _received(self, messages, error: BaseException | None) -> float:
         """What the receive thread brought: store it; returns the seconds until the next call."""
-        if isinstance(error, TryLater):
+        if isinstance(error, TryLater) and error.delay is not None:
             self._note_error(f"receiving: {error}")
             return error.delay
-        if isinstance(error, OSError):  # network trouble, including requests' exceptions
+        if isinstance(error, (OSError, TryLater)):  # network trouble (requests' errors too)
             self._recv_failures += 1
             self._note_error(f"receiving: {process.describe_error(error)}")
             return min(self.poll_interval * 2 ** self._recv_failures, 300.0)

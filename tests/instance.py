@@ -166,6 +166,10 @@ class Instance:
                      what="censor and frontend to run")
         return self
 
+    def reconcile(self) -> None:
+        """Make main look at the database now (as the admin commands do): new accounts run."""
+        os.kill(self.proc.pid, signal.SIGHUP)
+
     def running_names(self) -> set[str]:
         if self.proc is not None and self.proc.poll() is not None:
             raise AssertionError(f"main exited with {self.proc.returncode}:\n{self.log()}")

@@ -1,0 +1,220 @@
+"""The Mastodon bot of one city account: mentions of the account (public, unlisted, private and
+direct) become reports; accepted reports are posted as statuses, and a public or unlisted
+mention this account received is boosted instead (its author chose to be public).
+
+Talks to the instance only through Mastodon.py (client.py). Touches its own tables
+(db.py: version 2's mastodon_accounts and mastodon_instances, and version 3's handles and city
+choices). A report never names who sent the mention: the text is the status's text without
+the mention of this account, and no log line names an author.
+"""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import delete, select
+
+import db
+from bots import Account, Bot, Refused, Report, Undeliverable
+from config import Setting
+
+from . import client, text
+from .db import MastodonAccount, MastodonCity, MastodonHandle, MastodonInstance, MastodonSeenToot
+
+log = logging.getLogger(__name__)
+
+PAGE = 40          # mentions per request (Mastodon's default page)
+PAGES_PER_POLL = 5  # the rest waits for the next poll: one poll never takes long
+VISIBILITIES = ("public", "unlisted")
+
+
+def account_rows(session, city_id: int | None = None, active_only: bool = True):
+    """(account row, city id, base URL, handle) of connected accounts."""
+    query = (select(MastodonAccount, db.City.id, MastodonInstance.instance, MastodonHandle.acct)
+             .join(db.City, db.City.user_id == MastodonAccount.user_id)
+             .join(MastodonInstance, MastodonInstance.id == MastodonAccount.instance_id)
+             .outerjoin(MastodonHandle, MastodonHandle.account_id == MastodonAccount.id)
+             .order_by(MastodonAccount.id))
+    if active_only:
+        query = query.where(MastodonAccount.active != 0)
+    if city_id is not None:
+        query = query.where(db.City.id == city_id)
+    return [(row, city, instance_base(instance), handle)
+            for row, city, instance, handle in session.execute(query)]
+
+
+def instance_base(instance: str | None) -> str:
+    """The base URL of a mastodon_instances row: version 2 kept the address as typed."""
+    try:
+        return client.base_url(instance or "")
+    except client.AddressError:
+        return instance or ""
+
+
+def visibility(session, city_id: int) -> str:
+    row = session.get(MastodonCity, city_id)
+    return row.visibility if row is not None and row.visibility in VISIBILITIES else "public"
+
+
+class MastodonBot(Bot):
+    broadcasts_own_reports = True  # a mention this account received is boosted by it
+    option_keys = {
+        "poll_interval": Setting(10.0, "float", "seconds between two looks at an account's "
+                                 "mentions (Mastodon allows 300 requests in 5 minutes)",
+                                 minimum=1.0),
+        "timeout": Setting(20.0, "float", "seconds a request to an instance may take",
+                           minimum=1.0, maximum=50.0),
+        "app_name": Setting("Ticketfrei", help="the app's name organisers see on their instance"),
+    }
+
+    def __init__(self, account, settings, sessions):
+        super().__init__(account, settings, sessions)
+        self.poll_interval = self.options.poll_interval
+
+    # --- accounts --------------------------------------------------------------------------
+    @classmethod
+    def accounts(cls, session, city_id=None):
+        return [Account(city, str(row.id), handle or base.split("://", 1)[-1])
+                for row, city, base, handle in account_rows(session, city_id)]
+
+    @classmethod
+    def deactivate(cls, session, account, reason):
+        row = session.get(MastodonAccount, int(account.id))
+        if row is not None:
+            row.active = 0
+
+    @classmethod
+    def forget_city(cls, session, city_id, user_id):
+        ids = select(MastodonAccount.id).where(MastodonAccount.user_id == user_id)
+        session.execute(delete(MastodonHandle).where(MastodonHandle.account_id.in_(ids)))
+        for model in (MastodonAccount, MastodonSeenToot):
+            session.execute(delete(model).where(model.user_id == user_id))
+        session.execute(delete(MastodonCity).where(MastodonCity.city_id == city_id))
+
+    @classmethod
+    def panel(cls, session, city):
+        rows = account_rows(session, city.id, active_only=False)
+        return dict(connected=[dict(id=str(row.id), handle=handle or base, base=base,
+                                    active=bool(row.active)) for row, _, base, handle in rows],
+                    visibility=visibility(session, city.id))
+
+    # --- the bot process ---------------------------------------------------------------------
+    def start(self):
+        with self.sessions() as session:
+            row = session.get(MastodonAccount, int(self.account.id))
+            instance = session.get(MastodonInstance, row.instance_id)
+            handle = session.get(MastodonHandle, row.id)
+            self.base = instance_base(instance.instance)
+            token = row.access_token
+            self.own = {h for h in (handle and handle.acct, handle and handle.url) if h}
+        # One client each for the receive thread and the main thread: a requests session is
+        # not made for two threads.
+        self.receiving = client.api(self.base, self.options.timeout, token)
+        self.sending = client.api(self.base, self.options.timeout, token)
+        self.max_characters = None
+
+    def first_watermark(self):
+        self._learn_handle()
+        self._accept_private_mentions()
+        newest = client.call(self.receiving, "notifications", types=["mention"], limit=1)
+        # "0": a new account with no mention yet starts from the beginning, so that the first
+        # mention, even one sent while the instance is down, is relayed.
+        return str(newest[0].id) if newest else "0"
+
+    def _learn_handle(self) -> None:
+        """Who this account is: its mentions are taken out of reports, and its @user@instance
+        is shown (version 2 kept no handle: its accounts learn it here)."""
+        me = client.call(self.receiving, "account_verify_credentials")
+        host = self.base.split("://", 1)[-1]
+        self.own |= {me.acct, me.url, f"{me.acct}@{host}"}
+        with self.sessions.begin() as session:
+            session.merge(MastodonHandle(account_id=int(self.account.id),
+                                         acct=f"@{me.username}@{host}", url=me.url))
+
+    def _accept_private_mentions(self) -> None:
+        """Mastodon 4.3 holds back direct mentions from accounts we do not follow (the
+        notification policy "filter"): reports by direct message are what a city wants."""
+        try:
+            client.call(self.receiving, "update_notifications_policy",
+                        for_private_mentions="accept")
+        except (client.Refused, OSError) as error:  # older instances have no policy
+            log.info("the instance keeps its notification policy: %s", error)
+
+    def recv_messages(self, watermark):
+        """Mentions after the watermark, oldest first: `min_id` pages forward from it."""
+        if not self.own:
+            self._learn_handle()
+        found, cursor = [], watermark or "0"
+        for _ in range(PAGES_PER_POLL):
+            page = client.call(self.receiving, "notifications", types=["mention"],
+                               min_id=cursor, limit=PAGE)
+            page = sorted((n for n in page if n.type == "mention" and n.status is not None),
+                          key=lambda n: int(n.id))
+            if not page:
+                break
+            found += page
+            cursor = str(page[-1].id)
+            if len(page) < PAGE:
+                break
+        return found
+
+    def watermark(self, notification):
+        return str(notification.id)
+
+    def message_id(self, notification):
+        # Status ids are the instance's own: qualified, for a city with two instances.
+        return f"{self.base.split('://', 1)[-1]}/{notification.status.id}"
+
+    def read(self, notification):
+        status = notification.status
+        if status.account.acct in self.own or status.account.url in self.own:
+            return Refused("a post of the city's own account")
+        body = text.plain_text(status.content or "", self.own)
+        warning = (status.spoiler_text or "").strip()
+        return Report(text=f"{warning}\n\n{body}".strip() if warning else body)
+
+    def send_messages(self, reports):
+        city_visibility = None
+        for report in reports:
+            self.beat()
+            if report.network == self.name and report.account_id == self.account.id:
+                self._boost_or_post(report)
+            else:
+                if city_visibility is None:
+                    with self.sessions() as session:
+                        city_visibility = visibility(session, self.account.city_id)
+                self._post(report, city_visibility)
+            self.mark_delivered(report)
+
+    def _boost_or_post(self, report: Report) -> None:
+        """A mention this account received: boosted if its author made it public or unlisted,
+        else (private, direct) re-published as a status of the city, without its author."""
+        status_id = report.network_message_id.rsplit("/", 1)[-1]
+        try:
+            status = client.call(self.sending, "status", status_id)
+        except client.Refused:  # deleted by its author meanwhile: nothing to boost
+            log.info("report %s: the mention is gone, not boosted", report.id)
+            return
+        if status.visibility in VISIBILITIES:
+            client.call(self.sending, "status_reblog", status_id)
+        else:
+            with self.sessions() as session:
+                self._post(report, visibility(session, self.account.city_id))
+
+    def _post(self, report: Report, city_visibility: str) -> None:
+        limit = self._max_characters()
+        try:
+            client.call(self.sending, "status_post", text.fit(report.text, limit),
+                        visibility=city_visibility, idempotency_key=report.idempotency_key)
+        except client.Refused as error:
+            raise Undeliverable(report, f"the instance refuses this post ({error.code}): "
+                                        f"{error}") from None
+
+    def _max_characters(self) -> int:
+        """The instance's limit for a status (500 on mastodon.social; others allow more)."""
+        if self.max_characters is None:
+            try:
+                info = client.call(self.sending, "instance_v2")
+                self.max_characters = int(info.configuration.statuses.max_characters)
+            except (client.Refused, AttributeError, TypeError, ValueError):
+                self.max_characters = 500  # an instance without v2: Mastodon's default
+        return self.max_characters
