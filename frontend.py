@@ -50,8 +50,11 @@ ANON_COOKIE = "tf_anon"    # anchors the CSRF token of visitors who are not logg
 MAX_BODY = 256 * 1024
 PURGE_INTERVAL = 600       # seconds between purges of expired sign-ups, limits and counts
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})
-# Bottle caches templates by the identity of the lookup list: keep one list per directory.
-_LOOKUP = [str(HERE / "templates")]
+# The site's templates (base.tpl: a plugin's full page rebases on it, with a lookup list of
+# [its own directory, SITE_TEMPLATES]). Bottle caches templates by the identity of the lookup
+# list: keep one list per directory.
+SITE_TEMPLATES = str(HERE / "templates")
+_LOOKUP = [SITE_TEMPLATES]
 # This process's app, for bot web UIs too: settings, sessions, plugins, notify_main, outbox.
 site = SimpleNamespace()
 

@@ -87,3 +87,34 @@ def test_organiser_signs_up_changes_triggers_and_the_running_censor_follows(
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
     phone.goto(base + "/login")
     phone.screenshot(path=str(SHOTS / "login-phone.png"), full_page=True)
+
+
+def test_organiser_connects_a_mastodon_account_in_the_browser(browser, make_instance):
+    from mastodon_server import MastodonServer
+    with MastodonServer() as mastodon:
+        mastodon.add_account("tf_leipzig")
+        instance = make_instance(extra="[bots.mastodon]\npoll_interval = 1.0\n")
+        instance.cli("city", "create", "leipzig", "--email", "orga@leipzig.example",
+                     "--password-stdin", input="a good password\n")
+        instance.start()
+        base = f"http://127.0.0.1:{instance.port}"
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(base + "/login")
+        page.fill("#email", "orga@leipzig.example")
+        page.fill("#password", "a good password")
+        page.click("button:has-text('Log in')")
+        page.fill("#mastodon-instance", mastodon.url)
+        page.click("button:has-text('Connect an account')")
+        page.click("text=Continue to")  # a link: the site's CSP stops a form's redirect
+        page.wait_for_selector("text=Authorize")  # the instance's own page
+        page.select_option("select[name=account]", "tf_leipzig")
+        page.click("button:has-text('Authorize')")
+        page.wait_for_selector(f"text=@tf_leipzig@{mastodon.domain}")
+        assert page.url.endswith("/settings#network-mastodon")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "mastodon-connected-phone.png"), full_page=True)
+        wait_for(lambda: any(n.startswith("leipzig/mastodon:") for n in instance.running_names()),
+                 20, what="the Mastodon bot")
+        mastodon.mention("tf_leipzig", "Kontrolle S1 Hauptbahnhof")
+        wait_for(lambda: instance.posted(instance.city_id("leipzig"), "a"), 30,
+                 what="the mention relayed")

@@ -2,6 +2,7 @@
 server reached through Mastodon.py: the OAuth authorization-code flow with a state bound to the
 city, a pasted token, disconnecting, and a clear message for each way it can fail."""
 import html
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -41,6 +42,12 @@ def post_panel(web, action, status=None, **fields):
                     status=status)
 
 
+def to_instance(web, instance):
+    """The organiser's "Connect" on the panel: the page with the link to the instance."""
+    page = post_panel(web, "connect", status=200, instance=instance)
+    return html.unescape(re.search(r'<a class="button" href="([^"]+)"', page.text).group(1))
+
+
 def callback(web, location, status=None):
     """The browser coming back from the instance to our callback."""
     parts = urlsplit(location)
@@ -56,9 +63,9 @@ def accounts(web):
 
 def test_an_organiser_connects_an_account_through_the_instances_authorisation(web, mastodon):
     mastodon.add_account("tf_berlin")
-    to_instance = post_panel(web, "connect", status=303, instance=mastodon.url)
-    assert to_instance.location.startswith(mastodon.url + "/oauth/authorize")
-    back = mastodon.authorize(to_instance.location, "tf_berlin")
+    link = to_instance(web, mastodon.url)
+    assert link.startswith(mastodon.url + "/oauth/authorize")
+    back = mastodon.authorize(link, "tf_berlin")
     done = callback(web, back, status=303)
     assert done.location.endswith("/settings#network-mastodon")
     assert accounts(web) == [(1, f"@tf_berlin@{mastodon.domain}")]
@@ -71,24 +78,24 @@ def test_an_organiser_connects_an_account_through_the_instances_authorisation(we
 def test_a_second_connection_reuses_the_registered_app(web, mastodon):
     mastodon.add_account("tf_berlin")
     for _ in range(2):
-        to_instance = post_panel(web, "connect", status=303, instance=mastodon.url)
-        callback(web, mastodon.authorize(to_instance.location, "tf_berlin"), status=303)
+        link = to_instance(web, mastodon.url)
+        callback(web, mastodon.authorize(link, "tf_berlin"), status=303)
     assert [a["name"] for a in mastodon.apps()].count("Ticketfrei") == 1
     assert len(accounts(web)) == 1  # the same account, connected again
 
 
 def test_a_refused_authorisation_is_said_on_the_panel(web, mastodon):
     mastodon.add_account("tf_berlin")
-    to_instance = post_panel(web, "connect", status=303, instance=mastodon.url)
-    page = callback(web, mastodon.authorize(to_instance.location, "tf_berlin", approve=False),
+    link = to_instance(web, mastodon.url)
+    page = callback(web, mastodon.authorize(link, "tf_berlin", approve=False),
                     status=400)
     assert "did not authorise" in page.text and accounts(web) == []
 
 
 def test_the_callback_of_another_citys_flow_is_refused(web, mastodon, core_for):
     mastodon.add_account("tf_berlin")
-    to_instance = post_panel(web, "connect", status=303, instance=mastodon.url)
-    back = mastodon.authorize(to_instance.location, "tf_berlin")
+    link = to_instance(web, mastodon.url)
+    back = mastodon.authorize(link, "tf_berlin")
     web.reset()
     sign_up(web, city="hamburg", email="orga@hamburg.example")
     page = callback(web, back, status=400)
@@ -120,8 +127,8 @@ def test_a_pasted_token_connects_and_a_wrong_one_is_refused(web, mastodon):
 
 def test_disconnecting_revokes_the_token_and_forgets_the_account(web, mastodon):
     mastodon.add_account("tf_berlin")
-    to_instance = post_panel(web, "connect", status=303, instance=mastodon.url)
-    callback(web, mastodon.authorize(to_instance.location, "tf_berlin"), status=303)
+    link = to_instance(web, mastodon.url)
+    callback(web, mastodon.authorize(link, "tf_berlin"), status=303)
     with web.sessions() as session:
         row = session.scalars(select(MastodonAccount)).one()
     post_panel(web, "disconnect", status=303, account=str(row.id))
@@ -131,8 +138,8 @@ def test_disconnecting_revokes_the_token_and_forgets_the_account(web, mastodon):
 
 def test_another_citys_account_cannot_be_disconnected(web, mastodon):
     mastodon.add_account("tf_berlin")
-    to_instance = post_panel(web, "connect", status=303, instance=mastodon.url)
-    callback(web, mastodon.authorize(to_instance.location, "tf_berlin"), status=303)
+    link = to_instance(web, mastodon.url)
+    callback(web, mastodon.authorize(link, "tf_berlin"), status=303)
     with web.sessions() as session:
         row_id = session.scalars(select(MastodonAccount.id)).one()
     web.reset()
@@ -145,8 +152,8 @@ def test_another_citys_account_cannot_be_disconnected(web, mastodon):
 
 def test_the_city_page_says_how_to_report_on_mastodon(web, mastodon):
     mastodon.add_account("tf_berlin")
-    to_instance = post_panel(web, "connect", status=303, instance=mastodon.url)
-    callback(web, mastodon.authorize(to_instance.location, "tf_berlin"), status=303)
+    link = to_instance(web, mastodon.url)
+    callback(web, mastodon.authorize(link, "tf_berlin"), status=303)
     page = web.get("/city/berlin")
     assert f"@tf_berlin@{mastodon.domain}" in page.text and "direct message" in page.text
 

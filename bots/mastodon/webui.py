@@ -8,6 +8,7 @@ few threads. Touches mastodon_instances, mastodon_apps, mastodon_accounts, masto
 mastodon_cities.
 """
 import logging
+from pathlib import Path
 
 import bottle
 from mastodon import Mastodon, MastodonError
@@ -23,6 +24,8 @@ from .db import MastodonAccount, MastodonApp, MastodonCity, MastodonHandle, Mast
 log = logging.getLogger(__name__)
 
 NAME = "mastodon"
+# Our templates, then the site's (base.tpl): one list, as Bottle caches templates by it.
+LOOKUP = [str(Path(__file__).resolve().parent), frontend.SITE_TEMPLATES]
 WEB_TIMEOUT = 10.0  # seconds: an organiser waits, and a frontend thread with them
 
 
@@ -117,7 +120,9 @@ def make_app(settings, sessions, notify_main):
                          client_secret=secret).auth_request_url(
             client_id=client_id, redirect_uris=callback, scopes=client.SCOPES, state=state,
             allow_http=_http(base))
-        bottle.redirect(url, 303)
+        # A link, not a redirect: the page's CSP (form-action 'self') stops a form's redirect
+        # to another site, and the organiser sees where they are going.
+        return frontend.page("authorize", lookup=LOOKUP, url=url, host=base.split("://", 1)[1])
 
     @app.get("/callback")
     def finish():
