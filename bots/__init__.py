@@ -245,7 +245,7 @@ class Bot:
         # db.SET_ASIDE_AFTER runs it is set aside instead of killing the bot forever.
         self._careful_read = self._careful_send = True
         self.start()
-        self._watermark, self._baseline = self._stored_watermark()
+        self._watermark, self._first_start = self._stored_watermark()
         self._receiver = _Receiver(self._fetch)
         self._receiver.start(self._watermark)
         self._requeue_undecided()
@@ -285,7 +285,7 @@ class Bot:
 
     def _fetch(self, watermark: str | None):
         """In the receive thread: the baseline on the first start, else the new messages."""
-        if self._baseline:
+        if self._first_start:
             return _Baseline(self.first_watermark())
         return self.recv_messages(watermark)
 
@@ -323,7 +323,7 @@ class Bot:
             self._save_watermark(session, watermark)
         if watermark is not None:
             log.info("first start: begins after the network's newest message (%s)", watermark)
-        self._watermark, self._baseline = watermark, False
+        self._watermark, self._first_start = watermark, False
 
     def _save_watermark(self, session, watermark: str | None) -> None:
         key = (self.account.city_id, self.name, self.account.id)
@@ -751,6 +751,17 @@ _CONTRACT = {"accounts": True, "deactivate": True, "forget_city": True, "panel":
 _REQUIRED = ("accounts", "deactivate", "forget_city")
 
 
+_LOOP_STATE = ("_ctx", "_retry_at", "_read_retry_at", "_recv_failures", "_send_failures",
+               "_culprits", "_last_news", "_trouble", "_errors", "_done_keys", "_careful_read",
+               "_careful_send", "_watermark", "_first_start", "_receiver", "_marked")
+
+
+def _loop_names() -> set[str]:
+    """The run loop's private methods and the attributes it sets on a bot."""
+    own = {n for n in vars(Bot) if n.startswith("_") and not n.startswith("__")}
+    return own | set(_LOOP_STATE)
+
+
 def _called_as(cls: type, method: str) -> inspect.Signature | None:
     """The parameters `method` takes as the core calls it (without cls or self); None when
     Python cannot tell (a C function, attrgetter): such a method is taken on trust."""
@@ -788,6 +799,12 @@ def _check_contract(name: str, cls: type[Bot]) -> None:
         except TypeError:
             raise PluginError(f"plugin {name}: {method}{signature} must take {wanted} "
                               "(bots/README.md)") from None
+    # The run loop keeps its state on the bot: a plugin's own name that is the same would
+    # silently replace it (a method `_baseline` once did).
+    clash = sorted(n for n in vars(cls) if n in _loop_names())
+    if clash:
+        raise PluginError(f"plugin {name}: {', '.join(clash)} is the run loop's name; "
+                          "name yours otherwise (bots/README.md)")
     missing = [m for m in _REQUIRED
                if inspect.getattr_static(cls, m) is inspect.getattr_static(Bot, m)]
     if missing:

@@ -93,7 +93,8 @@ def test_organiser_connects_a_mastodon_account_in_the_browser(browser, make_inst
     from mastodon_server import MastodonServer
     with MastodonServer() as mastodon:
         mastodon.add_account("tf_leipzig")
-        instance = make_instance(extra="[bots.mastodon]\npoll_interval = 1.0\n")
+        instance = make_instance(extra="[bots.mastodon]\npoll_interval = 1.0\n"
+                                       "private_instances = true\n")
         instance.cli("city", "create", "leipzig", "--email", "orga@leipzig.example",
                      "--password-stdin", input="a good password\n")
         instance.start()

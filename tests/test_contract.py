@@ -117,6 +117,14 @@ BROKEN_PLUGINS = {
     # accounts is a classmethod: main and the censor call it on the class
     "wrongkind": ("    def accounts(self, session, city_id=None):\n        return []\n",
                   r"wrongkind.*accounts.*classmethod"),
+    # a name of the run loop's own state, silently replaced
+    "clashing": ("    @classmethod\n    def accounts(cls, session, city_id=None):\n"
+                 "        return []\n\n"
+                 "    @classmethod\n    def deactivate(cls, session, account, reason):\n"
+                 "        pass\n\n"
+                 "    @classmethod\n    def forget_city(cls, session, city_id, user_id):\n"
+                 "        pass\n\n"
+                 "    def _watermark(self):\n        return None\n", r"clashing.*_watermark"),
     # without forget_city a deleted city's rows would stay, and nobody would notice
     "forgetful": ("    @classmethod\n    def accounts(cls, session, city_id=None):\n"
                   "        return []\n\n"

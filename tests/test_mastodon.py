@@ -6,8 +6,14 @@ import time
 
 import pytest
 
+from mastodon import Mastodon
+
 from instance import wait_for
 from mastodon_server import MastodonServer
+
+
+# The test server runs on 127.0.0.1: a private address organisers may not connect by default.
+MASTODON = "[bots.mastodon]\npoll_interval = 1.0\ntimeout = 3.0\nprivate_instances = true\n"
 
 
 @pytest.fixture
@@ -33,7 +39,7 @@ def connect(instance, city_id: int, server, username: str) -> str:
 
 
 def start(make_instance, mastodon, cities=("berlin",), **options):
-    instance = make_instance(extra="[bots.mastodon]\npoll_interval = 1.0\ntimeout = 3.0\n")
+    instance = make_instance(extra=MASTODON)
     ids = {name: instance.create_city(name) for name in cities}
     instance.start()  # makes the plugin's tables
     accounts = {name: connect(instance, ids[name], mastodon, f"tf_{name}") for name in cities}
@@ -99,7 +105,7 @@ def test_45_mentions_at_once_are_all_handled_once(make_instance, mastodon):
 
 
 def test_old_mentions_are_not_replayed_when_an_account_is_connected(make_instance, mastodon):
-    instance = make_instance(extra="[bots.mastodon]\npoll_interval = 1.0\n")
+    instance = make_instance(extra=MASTODON)
     berlin = instance.create_city("berlin")
     instance.start()
     mastodon.add_account("tf_old")
@@ -152,7 +158,7 @@ def test_a_revoked_token_marks_the_account_inactive_with_the_reason(make_instanc
 
 def test_a_hanging_instance_does_not_slow_another_city(make_instance, mastodon):
     with MastodonServer() as slow:
-        instance = make_instance(extra="[bots.mastodon]\npoll_interval = 1.0\ntimeout = 3.0\n")
+        instance = make_instance(extra=MASTODON)
         berlin, hamburg = instance.create_city("berlin"), instance.create_city("hamburg")
         instance.start()
         connect(instance, berlin, slow, "tf_berlin")
@@ -193,3 +199,55 @@ def test_a_city_that_chose_unlisted_posts_unlisted(make_instance, mastodon):
     instance.send(ids["berlin"], "a", "Kontrolle U3 Krumme Lanke")
     wait_for(lambda: mastodon.posts("tf_berlin"), 30, what="the status")
     assert mastodon.posts("tf_berlin")[0]["visibility"] == "unlisted"
+
+
+def test_a_reply_relays_no_one_of_its_thread_and_a_direct_message_not_whom_it_went_to(
+        make_instance, mastodon):
+    instance, ids, _ = start(make_instance, mastodon)
+    mastodon.add_account("erika")
+    mastodon.add_account("friend")
+    mastodon.mention("tf_berlin", "@erika Kontrolle immer noch da", sender="carl@other.example")
+    mastodon.mention("tf_berlin", "@friend Kontrolle Hbf Gleis 3", visibility="direct")
+    wait_for(lambda: len(instance.posted(ids["berlin"], "a")) == 2, 30, what="both reports")
+    texts = sorted(row[2] for row in instance.posted(ids["berlin"], "a"))
+    assert texts == ["Kontrolle Hbf Gleis 3", "Kontrolle immer noch da"]
+
+
+def test_names_in_a_relayed_report_notify_nobody(make_instance, mastodon):
+    instance, ids, _ = start(make_instance, mastodon)
+    victim = mastodon.add_account("victim")
+    instance.send(ids["berlin"], "a", "Kontrolle U8, sagt @victim")
+    wait_for(lambda: mastodon.posts("tf_berlin"), 30, what="the status")
+    assert mastodon.posts("tf_berlin")[0]["mentions"] == []
+    seen = Mastodon(access_token=victim.token, api_base_url=mastodon.url).notifications()
+    assert seen == []
+
+
+def test_a_suspended_account_is_marked_inactive(make_instance, mastodon):
+    instance, ids, accounts = start(make_instance, mastodon)
+    name = f"berlin/mastodon:{accounts['berlin']}"
+    mastodon.suspend("tf_berlin")
+    wait_for(lambda: instance.row(name)["state"] == "inactive", 30, what="the account stopped")
+    assert "reconnect" in instance.row(name)["last_error"]
+
+
+def test_a_version_2_account_relays_what_came_after_version_2_stopped(make_instance, mastodon):
+    instance = make_instance(extra=MASTODON)
+    berlin = instance.create_city("berlin")
+    instance.start()
+    account = mastodon.add_account("tf_v2")
+    mastodon.mention("tf_v2", "Kontrolle, von Version 2 gesehen")
+    handled = Mastodon(access_token=account.token,
+                       api_base_url=mastodon.url).notifications()[0].status.uri
+    mastodon.mention("tf_v2", "Kontrolle während des Umzugs")
+    user_id = instance.sql("SELECT user_id FROM cities WHERE id = :c", c=berlin)[0][0]
+    instance.sql("INSERT INTO seen_toots (user_id, toot_uri) VALUES (:u, :t)", u=user_id,
+                 t=handled)
+    instance_id = instance.sql("INSERT INTO mastodon_instances (instance) VALUES (:i) "
+                               "RETURNING id", i=mastodon.url + "/")[0][0]
+    instance.sql("INSERT INTO mastodon_accounts (user_id, access_token, instance_id, active) "
+                 "VALUES (:u, :t, :i, 1)", u=user_id, t=account.token, i=instance_id)
+    instance.reconcile()
+    wait_for(lambda: instance.posted(berlin, "a"), 30, what="the mention from the move")
+    time.sleep(2)
+    assert [row[2] for row in instance.posted(berlin, "a")] == ["Kontrolle während des Umzugs"]

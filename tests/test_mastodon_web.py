@@ -25,7 +25,8 @@ def mastodon():
 def web(core_for, database_url, relay):
     """berlin's organiser, logged in, on an app with the Mastodon plugin."""
     settings, plugins, sessions = core_for(
-        database_url, TICKETFREI_MAIL_RELAY_HOST="127.0.0.1",
+        database_url, TICKETFREI_BOTS_MASTODON_PRIVATE_INSTANCES="true",
+        TICKETFREI_MAIL_RELAY_HOST="127.0.0.1",
         TICKETFREI_MAIL_RELAY_PORT=str(relay.port), TICKETFREI_MAIL_RELAY_SECURITY="none")
     told = []
     browser = webtest.TestApp(frontend.make_app(settings, sessions, plugins,
@@ -162,3 +163,18 @@ def test_the_city_chooses_unlisted_posts(web, mastodon):
     post_panel(web, "visibility", status=303, visibility="unlisted")
     assert 'value="unlisted" selected' in web.get("/settings").text
     post_panel(web, "visibility", status=400, visibility="direct")
+
+
+def test_an_address_on_this_machine_or_its_networks_is_refused_by_default(core_for, sqlite_url,
+                                                                         relay):
+    """Else the connect form would reach the frontend's own port or a cloud's metadata."""
+    settings, plugins, sessions = core_for(
+        sqlite_url, TICKETFREI_MAIL_RELAY_HOST="127.0.0.1",
+        TICKETFREI_MAIL_RELAY_PORT=str(relay.port), TICKETFREI_MAIL_RELAY_SECURITY="none")
+    web = webtest.TestApp(frontend.make_app(settings, sessions, plugins),
+                          extra_environ={"REMOTE_ADDR": "192.0.2.1"})
+    web.relay = relay
+    sign_up(web)
+    for address in ("http://127.0.0.1:8080", "https://10.1.2.3", "https://169.254.169.254"):
+        page = post_panel(web, "connect", status=400, instance=address)
+        assert "not a public instance" in page.text

@@ -10,11 +10,12 @@ the mention of this account, and no log line names an author.
 from __future__ import annotations
 
 import logging
+import re
 
 from sqlalchemy import delete, select
 
 import db
-from bots import Account, Bot, Refused, Report, Undeliverable
+from bots import Account, Bot, Refused, Report, TryLater, Undeliverable
 from config import Setting
 
 from . import client, text
@@ -44,10 +45,35 @@ def account_rows(session, city_id: int | None = None, active_only: bool = True):
 
 def instance_base(instance: str | None) -> str:
     """The base URL of a mastodon_instances row: version 2 kept the address as typed."""
-    try:
-        return client.base_url(instance or "")
+    try:  # the operator's database: its instances are not checked for being public
+        return client.base_url(instance or "", private=True)
     except client.AddressError:
-        return instance or ""
+        return "https://" + (instance or "").strip().split("://", 1)[-1].strip("/")
+
+
+def _id_order(notification) -> tuple:
+    """Mastodon's ids are numbers in text, GoToSocial's ULIDs: both sort by length, then text."""
+    return len(str(notification.id)), str(notification.id)
+
+
+# A mention in a text: "@user" or "@user@instance" (not an e-mail address's @).
+MENTION = re.compile(r"(?<![\w@])@[A-Za-z0-9_](?:[\w.-]*\w)?(?:@[\w.-]+\w)?")
+LEADING_MENTIONS = re.compile(rf"^(?:\s*{MENTION.pattern})+[\s:,]*")
+
+
+def without_authors(body: str, visibility: str) -> str:
+    """A mention's text as a report: the run of mentions a reply starts with (the thread's
+    people) goes, and in a private or direct message every mention (whom else it was sent to)."""
+    body = LEADING_MENTIONS.sub("", body)
+    if visibility in ("private", "direct"):
+        body = MENTION.sub("", body)
+    return re.sub(r"[ \t]{2,}", " ", body).strip()
+
+
+def unmentioned(report_text: str) -> str:
+    """Text to post: "@name" written so that Mastodon links and notifies nobody (a report
+    must not ping people, nor another city's account and so loop back as a report)."""
+    return MENTION.sub(lambda m: "@\u200b" + m.group(0)[1:], report_text)
 
 
 def visibility(session, city_id: int) -> str:
@@ -64,6 +90,9 @@ class MastodonBot(Bot):
         "timeout": Setting(20.0, "float", "seconds a request to an instance may take",
                            minimum=1.0, maximum=50.0),
         "app_name": Setting("Ticketfrei", help="the app's name organisers see on their instance"),
+        "private_instances": Setting(False, "bool", "organisers may connect instances on this "
+                                     "machine or its private networks (tests, an instance of "
+                                     "your own); off, a connect form cannot reach them"),
     }
 
     def __init__(self, account, settings, sessions):
@@ -104,7 +133,7 @@ class MastodonBot(Bot):
             instance = session.get(MastodonInstance, row.instance_id)
             handle = session.get(MastodonHandle, row.id)
             self.base = instance_base(instance.instance)
-            token = row.access_token
+            token, self.user_id = row.access_token, row.user_id
             self.own = {h for h in (handle and handle.acct, handle and handle.url) if h}
         # One client each for the receive thread and the main thread: a requests session is
         # not made for two threads.
@@ -113,12 +142,35 @@ class MastodonBot(Bot):
         self.max_characters = None
 
     def first_watermark(self):
-        self._learn_handle()
-        self._accept_private_mentions()
-        newest = client.call(self.receiving, "notifications", types=["mention"], limit=1)
-        # "0": a new account with no mention yet starts from the beginning, so that the first
-        # mention, even one sent while the instance is down, is relayed.
-        return str(newest[0].id) if newest else "0"
+        try:
+            self._learn_handle()
+            self._accept_private_mentions()
+            return self._start_after()
+        except client.Refused as error:
+            raise TryLater(f"the instance refused the mentions ({error.code}): {error}",
+                           delay=None) from None
+
+    def _start_after(self) -> str:
+        """After the newest mention, so that old ones are not replayed; "0" for an account
+        with none yet (its first mention, even one sent while we are down, is relayed). A
+        version 2 account begins after the newest mention version 2 handled (`seen_toots`),
+        looking back at most PAGES_PER_POLL pages: what came while it was stopped is relayed."""
+        page = client.call(self.receiving, "notifications", types=["mention"], limit=PAGE)
+        if not page:
+            return "0"
+        newest = str(max(page, key=_id_order).id)
+        with self.sessions() as session:
+            seen = set(session.scalars(select(MastodonSeenToot.toot_uri).where(
+                MastodonSeenToot.user_id == self.user_id)))
+        for _ in range(PAGES_PER_POLL if seen else 0):
+            for notification in sorted(page, key=_id_order, reverse=True):
+                if notification.status is not None and notification.status.uri in seen:
+                    return str(notification.id)
+            page = client.call(self.receiving, "notifications", types=["mention"], limit=PAGE,
+                               max_id=str(min(page, key=_id_order).id))
+            if not page:
+                break
+        return newest
 
     def _learn_handle(self) -> None:
         """Who this account is: its mentions are taken out of reports, and its @user@instance
@@ -141,21 +193,23 @@ class MastodonBot(Bot):
 
     def recv_messages(self, watermark):
         """Mentions after the watermark, oldest first: `min_id` pages forward from it."""
-        if not self.own:
-            self._learn_handle()
-        found, cursor = [], watermark or "0"
-        for _ in range(PAGES_PER_POLL):
-            page = client.call(self.receiving, "notifications", types=["mention"],
-                               min_id=cursor, limit=PAGE)
-            page = sorted((n for n in page if n.type == "mention" and n.status is not None),
-                          key=lambda n: int(n.id))
-            if not page:
-                break
-            found += page
-            cursor = str(page[-1].id)
-            if len(page) < PAGE:
-                break
-        return found
+        try:
+            if not self.own:
+                self._learn_handle()
+            found, cursor = [], watermark or "0"
+            for _ in range(PAGES_PER_POLL):
+                page = sorted(client.call(self.receiving, "notifications", types=["mention"],
+                                          min_id=cursor, limit=PAGE), key=_id_order)
+                if not page:
+                    break
+                found += [n for n in page if n.type == "mention" and n.status is not None]
+                cursor = str(page[-1].id)
+                if len(page) < PAGE:
+                    break
+            return found
+        except client.Refused as error:  # the instance refuses the list for now: not a bug
+            raise TryLater(f"the instance refused the mentions ({error.code}): {error}",
+                           delay=None) from None
 
     def watermark(self, notification):
         return str(notification.id)
@@ -168,7 +222,8 @@ class MastodonBot(Bot):
         status = notification.status
         if status.account.acct in self.own or status.account.url in self.own:
             return Refused("a post of the city's own account")
-        body = text.plain_text(status.content or "", self.own)
+        body = without_authors(text.plain_text(status.content or "", self.own),
+                               status.visibility)
         warning = (status.spoiler_text or "").strip()
         return Report(text=f"{warning}\n\n{body}".strip() if warning else body)
 
@@ -194,16 +249,25 @@ class MastodonBot(Bot):
         except client.Refused:  # deleted by its author meanwhile: nothing to boost
             log.info("report %s: the mention is gone, not boosted", report.id)
             return
-        if status.visibility in VISIBILITIES:
-            client.call(self.sending, "status_reblog", status_id)
-        else:
-            with self.sessions() as session:
-                self._post(report, visibility(session, self.account.city_id))
+        with self.sessions() as session:
+            city_visibility = visibility(session, self.account.city_id)
+        # Boosted only as the censor saw it: public or unlisted, not edited since, no media
+        # (a photo may show faces) and no poll; else its text is posted.
+        if (status.visibility in VISIBILITIES and not status.get("edited_at")
+                and not status.get("media_attachments") and not status.get("poll")):
+            try:
+                client.call(self.sending, "status_reblog", status_id,
+                            visibility=city_visibility)
+                return
+            except client.Refused as error:  # the author blocked the account, …
+                log.info("report %s could not be boosted (%s): posted instead", report.id,
+                         error.code)
+        self._post(report, city_visibility)
 
     def _post(self, report: Report, city_visibility: str) -> None:
         limit = self._max_characters()
         try:
-            client.call(self.sending, "status_post", text.fit(report.text, limit),
+            client.call(self.sending, "status_post", text.fit(unmentioned(report.text), limit),
                         visibility=city_visibility, idempotency_key=report.idempotency_key)
         except client.Refused as error:
             raise Undeliverable(report, f"the instance refuses this post ({error.code}): "

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 import time
 from urllib.parse import urlsplit
+
+import requests
 
 from mastodon import (Mastodon, MastodonAPIError, MastodonNetworkError, MastodonNotFoundError,
                       MastodonRatelimitError, MastodonServerError, MastodonUnauthorizedError)
@@ -22,6 +25,8 @@ from bots import CredentialsRefused, TryLater
 
 SCOPES = ["read", "write"]  # the least that reads mentions and posts
 USER_AGENT = "Ticketfrei (+https://github.com/ticketfrei)"
+MAX_ANSWER = 1024 * 1024   # bytes: Mastodon's answers are far smaller
+MAX_WAIT = 900.0           # seconds: a rate-limit reset further ahead is not believed
 
 
 HOST = re.compile(r"[A-Za-z0-9.-]{1,253}|[0-9a-fA-F:.]{2,45}")  # a name or an IP address
@@ -39,9 +44,12 @@ class Refused(Exception):
         self.code = code
 
 
-def base_url(address: str) -> str:
+def base_url(address: str, private: bool = False) -> str:
     """`chaos.social`, `https://chaos.social/`, `@user@chaos.social` → `https://chaos.social`.
-    http:// only for the loopback (tests, a private instance on the same machine)."""
+    http:// only for the loopback. With `private` false (an organiser's form), the name must
+    resolve to public addresses only: no instance on this machine or its networks (the
+    frontend's own port, a cloud's metadata service), unless the operator allows them
+    (`[bots.mastodon] private_instances`)."""
     address = (address or "").strip()
     if address.startswith("@") and address.count("@") == 2:
         address = address.rsplit("@", 1)[1]
@@ -50,7 +58,9 @@ def base_url(address: str) -> str:
     try:
         parts = urlsplit(address)
         host, port = parts.hostname, parts.port
-    except ValueError:
+        if host and not host.isascii() and ":" not in host:
+            host = host.encode("idna").decode("ascii")  # münchen.social
+    except (ValueError, UnicodeError):
         raise AddressError("That is not an instance's address (such as chaos.social).") from None
     extra = parts.username or parts.password or parts.query or parts.fragment or parts.path.strip("/")
     if not host or not HOST.fullmatch(host) or extra or len(address) > 300:
@@ -60,8 +70,20 @@ def base_url(address: str) -> str:
     if parts.scheme == "http" and not _loopback(host):
         raise AddressError("Only https:// instances can be connected.")
     host = host.lower()
+    if not private and not _public(host, port or 443):
+        raise AddressError("That address is not a public instance on the internet.")
     netloc = f"[{host}]" if ":" in host else host
     return f"{parts.scheme}://{netloc}{f':{port}' if port else ''}"
+
+
+def _public(host: str, port: int) -> bool:
+    """Whether every address the name resolves to is public (unresolvable: let the request
+    fail and say so)."""
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return True
+    return all(ipaddress.ip_address(info[4][0].split("%")[0]).is_global for info in infos)
 
 
 def _loopback(host: str) -> bool:
@@ -73,11 +95,41 @@ def _loopback(host: str) -> bool:
         return False
 
 
+class CappedSession(requests.Session):
+    """Requests to an instance that an organiser named (it may be anyone's server): no
+    redirects (to an internal address), answers of at most MAX_ANSWER bytes, each read within
+    the timeout and the whole answer within twice it."""
+
+    def request(self, method, url, **kwargs):
+        kwargs.update(allow_redirects=False, stream=True)
+        timeout = kwargs.get("timeout") or 20.0
+        answer = super().request(method, url, **kwargs)
+        deadline, body = time.monotonic() + 2 * float(timeout), bytearray()
+        try:
+            for chunk in answer.iter_content(64 * 1024):
+                body += chunk
+                if len(body) > MAX_ANSWER or time.monotonic() > deadline:
+                    raise requests.ConnectionError("the instance's answer is too large or slow")
+        finally:
+            answer.close()
+        answer._content, answer._content_consumed = bytes(body), True
+        return answer
+
+
+def session() -> requests.Session:
+    return CappedSession()
+
+
 def api(base: str, timeout: float, token: str | None = None, client_id: str | None = None,
         client_secret: str | None = None) -> Mastodon:
     return Mastodon(client_id=client_id, client_secret=client_secret, access_token=token,
                     api_base_url=base, request_timeout=timeout, ratelimit_method="throw",
-                    version_check_mode="none", user_agent=USER_AGENT)
+                    version_check_mode="none", user_agent=USER_AGENT, session=session())
+
+
+# Calls about the whole account: a 403 there means the account may not do it at all (suspended,
+# a token without the scope), not that one status is refused.
+ACCOUNT_WIDE = {"notifications", "account_verify_credentials", "status_post", "instance_v2"}
 
 
 def call(client: Mastodon, method: str, *args, **kwargs):
@@ -89,7 +141,8 @@ def call(client: Mastodon, method: str, *args, **kwargs):
         return getattr(client, method)(*args, **kwargs)
     except MastodonRatelimitError:
         reset = client.ratelimit_reset or time.time() + 60
-        raise TryLater("the instance's rate limit is reached", delay=max(1.0, reset - time.time()))
+        raise TryLater("the instance's rate limit is reached",
+                       delay=min(max(1.0, reset - time.time()), MAX_WAIT))
     except MastodonUnauthorizedError:
         raise CredentialsRefused("the instance refused the account's token (401): "
                                  "reconnect your account") from None
@@ -103,9 +156,10 @@ def call(client: Mastodon, method: str, *args, **kwargs):
         code = _code(error)
         if code is None:  # 200 with a body that is not JSON: a broken proxy, a maintenance page
             raise TryLater("the instance's answer was not Mastodon's", delay=None) from None
-        if code == 403 and "disabled" in (_text(error) or "").lower():
-            raise CredentialsRefused("the instance disabled the account (403): "
-                                     "reconnect your account") from None
+        if code == 403 and (method in ACCOUNT_WIDE or "disabled" in _text(error).lower()):
+            raise CredentialsRefused(f"the instance refused the account ({method}, 403: "
+                                     f"{_text(error) or 'forbidden'}): reconnect your account "
+                                     "(with the scopes read and write)") from None
         raise Refused(code, _text(error) or f"the instance answered {code}") from None
 
 

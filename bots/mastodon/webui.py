@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 
 import bots
 import frontend
+import user
 
 from . import client
 from .bot import MastodonBot, instance_base
@@ -24,6 +25,7 @@ from .db import MastodonAccount, MastodonApp, MastodonCity, MastodonHandle, Mast
 log = logging.getLogger(__name__)
 
 NAME = "mastodon"
+CONNECTS_PER_HOUR = 20  # connect and token attempts of one city: each asks an instance
 # Our templates, then the site's (base.tpl): one list, as Bottle caches templates by it.
 LOOKUP = [str(Path(__file__).resolve().parent), frontend.SITE_TEMPLATES]
 WEB_TIMEOUT = 10.0  # seconds: an organiser waits, and a frontend thread with them
@@ -44,7 +46,11 @@ def _app_for(session, base: str, redirect_uri: str):
     try:
         client_id, client_secret = Mastodon.create_app(
             MastodonBot.options.app_name, scopes=client.SCOPES, redirect_uris=redirect_uri,
-            api_base_url=base, request_timeout=WEB_TIMEOUT, user_agent=client.USER_AGENT)
+            api_base_url=base, request_timeout=WEB_TIMEOUT, user_agent=client.USER_AGENT,
+            session=client.session())
+        if not (isinstance(client_id, str) and isinstance(client_secret, str)
+                and 0 < len(client_id) <= 200 and 0 < len(client_secret) <= 200):
+            raise TypeError("no app credentials")
     except MastodonError as error:
         if isinstance(error, OSError):
             raise client.AddressError(f"{base} did not answer: is the address right, and is "
@@ -75,18 +81,30 @@ def _instance_row(session, base: str):
 def _verified(base: str, token: str):
     """The account a token belongs to; client errors as text for the organiser."""
     try:
-        return client.call(client.api(base, WEB_TIMEOUT, token), "account_verify_credentials")
+        me = client.call(client.api(base, WEB_TIMEOUT, token), "account_verify_credentials")
     except bots.CredentialsRefused:
         raise client.AddressError("The instance did not accept the token.") from None
     except (bots.TryLater, OSError, client.Refused) as error:
         raise client.AddressError(f"{base} could not be asked who the account is: "
                                   f"{error}") from None
+    username, url = (me.get("username"), me.get("url")) if isinstance(me, dict) else (None, None)
+    if not (isinstance(username, str) and 0 < len(username) <= 100 and isinstance(url, str)
+            and len(url) <= 500):
+        raise client.AddressError(f"{base} did not answer as a Mastodon instance does.")
+    return me
+
+
+def _address(session, city) -> str:
+    """The instance address of the organiser's form, or AddressError; each attempt counted."""
+    if not user.allow(session, f"mastodon-connect:{city.id}", CONNECTS_PER_HOUR, 3600):
+        raise client.AddressError("Too many connection attempts: please wait an hour.")
+    return client.base_url(frontend.form("instance", 300), MastodonBot.options.private_instances)
 
 
 def _store(session, city, instance_id: int, token: str, me, base: str) -> None:
     """The account, connected (again): a reconnected account starts after its newest mention,
     so that mentions from while it was disconnected are not relayed hours late."""
-    handle = f"@{me.username}@{base.split('://', 1)[1]}"
+    handle = f"@{me.username}@{base.split('://', 1)[1]}"[:300]
     row = session.scalar(select(MastodonAccount).join(
         MastodonHandle, MastodonHandle.account_id == MastodonAccount.id).where(
         MastodonAccount.user_id == city.user_id, MastodonHandle.acct == handle))
@@ -107,19 +125,23 @@ def make_app(settings, sessions, notify_main):
     @app.post("/<name>/connect")
     def connect(name):
         frontend.check_csrf()
-        frontend.require_city(name)
+        city = frontend.require_city(name)
         try:
-            base = client.base_url(frontend.form("instance", 300))
+            with sessions.begin() as session:
+                base = _address(session, city)
             with sessions.begin() as session:
                 row = _app_for(session, base, callback)
                 instance_id, client_id, secret = row.id, row.client_id, row.client_secret
+            state = frontend.oauth_start(NAME, {"instance_id": instance_id, "base": base})
+            url = client.api(base, WEB_TIMEOUT, client_id=client_id,
+                             client_secret=secret).auth_request_url(
+                client_id=client_id, redirect_uris=callback, scopes=client.SCOPES, state=state,
+                allow_http=_http(base))
         except client.AddressError as error:
             return frontend.back_to_settings(NAME, str(error))
-        state = frontend.oauth_start(NAME, {"instance_id": instance_id, "base": base})
-        url = client.api(base, WEB_TIMEOUT, client_id=client_id,
-                         client_secret=secret).auth_request_url(
-            client_id=client_id, redirect_uris=callback, scopes=client.SCOPES, state=state,
-            allow_http=_http(base))
+        except (MastodonError, OSError, ValueError, TypeError):  # its OAuth metadata
+            return frontend.back_to_settings(NAME, f"{base} did not answer as a Mastodon "
+                                                   "instance does. Please try again later.")
         # A link, not a redirect: the page's CSP (form-action 'self') stops a form's redirect
         # to another site, and the organiser sees where they are going.
         return frontend.page("authorize", lookup=LOOKUP, url=url, host=base.split("://", 1)[1])
@@ -160,7 +182,8 @@ def make_app(settings, sessions, notify_main):
         city = frontend.require_city(name)
         token = frontend.form("token", 500).strip()
         try:
-            base = client.base_url(frontend.form("instance", 300))
+            with sessions.begin() as session:
+                base = _address(session, city)
             if not token:
                 raise client.AddressError("Paste the access token of an application made "
                                           "under Preferences → Development on your instance.")
