@@ -178,3 +178,13 @@ def test_an_address_on_this_machine_or_its_networks_is_refused_by_default(core_f
     for address in ("http://127.0.0.1:8080", "https://10.1.2.3", "https://169.254.169.254"):
         page = post_panel(web, "connect", status=400, instance=address)
         assert "not a public instance" in page.text
+
+
+def test_requests_go_only_to_the_instance_named():
+    """Its OAuth metadata may name a token endpoint elsewhere (an internal address)."""
+    from bots.mastodon import client
+    session = client.session("https://social.example")
+    for elsewhere in ("https://169.254.169.254/latest", "http://social.example/x",
+                      "https://social.example:8443/x", "https://other.example/oauth/token"):
+        with pytest.raises(OSError, match="elsewhere"):
+            session.get(elsewhere, timeout=1)

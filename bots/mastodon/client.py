@@ -96,11 +96,18 @@ def _loopback(host: str) -> bool:
 
 
 class CappedSession(requests.Session):
-    """Requests to an instance that an organiser named (it may be anyone's server): no
-    redirects (to an internal address), answers of at most MAX_ANSWER bytes, each read within
-    the timeout and the whole answer within twice it."""
+    """Requests to an instance that an organiser named (it may be anyone's server): only to
+    that instance (its OAuth metadata may name endpoints elsewhere, an internal address), no
+    redirects, answers of at most MAX_ANSWER bytes, each read within the timeout and the whole
+    answer within twice it."""
+
+    def __init__(self, base: str):
+        super().__init__()
+        self.origin = _origin(base)
 
     def request(self, method, url, **kwargs):
+        if _origin(url) != self.origin:
+            raise requests.ConnectionError("the instance named an address elsewhere")
         kwargs.update(allow_redirects=False, stream=True)
         timeout = kwargs.get("timeout") or 20.0
         answer = super().request(method, url, **kwargs)
@@ -116,15 +123,20 @@ class CappedSession(requests.Session):
         return answer
 
 
-def session() -> requests.Session:
-    return CappedSession()
+def _origin(url: str) -> tuple:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+
+
+def session(base: str) -> requests.Session:
+    return CappedSession(base)
 
 
 def api(base: str, timeout: float, token: str | None = None, client_id: str | None = None,
         client_secret: str | None = None) -> Mastodon:
     return Mastodon(client_id=client_id, client_secret=client_secret, access_token=token,
                     api_base_url=base, request_timeout=timeout, ratelimit_method="throw",
-                    version_check_mode="none", user_agent=USER_AGENT, session=session())
+                    version_check_mode="none", user_agent=USER_AGENT, session=session(base))
 
 
 # Calls about the whole account: a 403 there means the account may not do it at all (suspended,

@@ -47,7 +47,7 @@ def _app_for(session, base: str, redirect_uri: str):
         client_id, client_secret = Mastodon.create_app(
             MastodonBot.options.app_name, scopes=client.SCOPES, redirect_uris=redirect_uri,
             api_base_url=base, request_timeout=WEB_TIMEOUT, user_agent=client.USER_AGENT,
-            session=client.session())
+            session=client.session(base))
         if not (isinstance(client_id, str) and isinstance(client_secret, str)
                 and 0 < len(client_id) <= 200 and 0 < len(client_secret) <= 200):
             raise TypeError("no app credentials")
