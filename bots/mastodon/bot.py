@@ -133,6 +133,7 @@ class MastodonBot(Bot):
             instance = session.get(MastodonInstance, row.instance_id)
             handle = session.get(MastodonHandle, row.id)
             self.base = instance_base(instance.instance)
+            self.host = self.base.split("://", 1)[-1]
             token, self.user_id = row.access_token, row.user_id
             self.own = {h for h in (handle and handle.acct, handle and handle.url) if h}
         # One client each for the receive thread and the main thread: a requests session is
@@ -176,11 +177,10 @@ class MastodonBot(Bot):
         """Who this account is: its mentions are taken out of reports, and its @user@instance
         is shown (version 2 kept no handle: its accounts learn it here)."""
         me = client.call(self.receiving, "account_verify_credentials")
-        host = self.base.split("://", 1)[-1]
-        self.own |= {me.acct, me.url, f"{me.acct}@{host}"}
+        self.own |= {me.acct, me.url, f"{me.acct}@{self.host}"}
         with self.sessions.begin() as session:
             session.merge(MastodonHandle(account_id=int(self.account.id),
-                                         acct=f"@{me.username}@{host}", url=me.url))
+                                         acct=f"@{me.username}@{self.host}", url=me.url))
 
     def _accept_private_mentions(self) -> None:
         """Mastodon 4.3 holds back direct mentions from accounts we do not follow (the
@@ -216,7 +216,7 @@ class MastodonBot(Bot):
 
     def message_id(self, notification):
         # Status ids are the instance's own: qualified, for a city with two instances.
-        return f"{self.base.split('://', 1)[-1]}/{notification.status.id}"
+        return f"{self.host}/{notification.status.id}"
 
     def read(self, notification):
         status = notification.status
@@ -228,19 +228,17 @@ class MastodonBot(Bot):
         return Report(text=f"{warning}\n\n{body}".strip() if warning else body)
 
     def send_messages(self, reports):
-        city_visibility = None
+        with self.sessions() as session:  # once a batch: the city's choice of visibility
+            city_visibility = visibility(session, self.account.city_id)
         for report in reports:
             self.beat()
             if report.network == self.name and report.account_id == self.account.id:
-                self._boost_or_post(report)
+                self._boost_or_post(report, city_visibility)
             else:
-                if city_visibility is None:
-                    with self.sessions() as session:
-                        city_visibility = visibility(session, self.account.city_id)
                 self._post(report, city_visibility)
             self.mark_delivered(report)
 
-    def _boost_or_post(self, report: Report) -> None:
+    def _boost_or_post(self, report: Report, city_visibility: str) -> None:
         """A mention this account received: boosted if its author made it public or unlisted,
         else (private, direct) re-published as a status of the city, without its author."""
         status_id = report.network_message_id.rsplit("/", 1)[-1]
@@ -249,8 +247,6 @@ class MastodonBot(Bot):
         except client.Refused:  # deleted by its author meanwhile: nothing to boost
             log.info("report %s: the mention is gone, not boosted", report.id)
             return
-        with self.sessions() as session:
-            city_visibility = visibility(session, self.account.city_id)
         # Boosted only as the censor saw it: public or unlisted, not edited since, no media
         # (a photo may show faces) and no poll; else its text is posted.
         if (status.visibility in VISIBILITIES and not status.get("edited_at")
