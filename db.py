@@ -290,12 +290,15 @@ def forget_delivery(session, delivery_id: int, attempt_key: str) -> None:
 
 def clean_text(text: str) -> str:
     """Text as every database takes it: no NUL or other control characters but tab and newline
-    (PostgreSQL refuses NUL), no lone surrogates (left by undecodable bytes)."""
+    (PostgreSQL refuses NUL), no lone surrogates (left by undecodable bytes); and no bidi
+    embeddings, overrides or isolates, which make a relayed report read otherwise than it is
+    (text shown backwards, a station name turned around)."""
     text = text.encode("utf-8", "replace").decode("utf-8")
     return text.translate(_CONTROL)
 
 
-_CONTROL = {c: None for c in [*range(0, 9), 11, 12, *range(14, 32), 127]}
+_CONTROL = {c: None for c in [*range(0, 9), 11, 12, *range(14, 32), 127,
+                              *range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
 
 
 # --- Engine and sessions ---------------------------------------------------------------------

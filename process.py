@@ -165,8 +165,12 @@ def setup_logging(name: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Request lines of libraries would name addresses; keep them out of the log.
+    # Request lines of libraries would name addresses, a network's ids of a reporter's post, or
+    # (httpx, under python-telegram-bot) a bot token in the URL: keep them out of the log,
+    # whatever level the operator chose.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    for library in ("urllib3", "httpx", "httpcore", "requests_oauthlib", "oauthlib"):
+        logging.getLogger(library).setLevel(logging.WARNING)
 
 
 def enter(ctx: Context) -> None:

@@ -3,7 +3,8 @@
 What it is for: the Mastodon plugin talks to Mastodon only through the real Mastodon.py library.
 This server lets its tests run that library unchanged against 127.0.0.1, with several bot accounts
 (one per city and token) on one server, and lets a test make mentions, look at what the bots
-posted and reblogged, and inject faults (5xx, 429, hangs, garbage) in front of the next requests.
+posted and reblogged, and inject faults (5xx, 429, hangs, garbage, answers too large, redirects
+elsewhere, answers trickled a byte at a time) in front of the next requests.
 
 What it speaks (JSON shapes as Mastodon 4.3 sends them; ids are strings, times ISO 8601 in UTC):
 
@@ -210,6 +211,7 @@ class _Status:
     tags: list = field(default_factory=list)
     reblog: _Status | None = None
     application: str | None = None
+    uri: str | None = None  # a remote status's, as its home server named it
 
 
 @dataclass(eq=False)
@@ -239,12 +241,13 @@ class LoggedRequest:
 
 @dataclass
 class _Fault:
-    kind: str  # "fail", "ratelimit", "hang", "garbage"
+    kind: str  # "fail", "ratelimit", "hang", "garbage", "huge", "redirect", "trickle"
     remaining: int
     path: str
     status: int = 500
     seconds: float = 0.0
     process: bool = True
+    location: str = ""
 
 
 class _HttpError(Exception):
@@ -383,11 +386,14 @@ class MastodonServer:
         spoiler_text: str = "",
         in_reply_to: str | None = None,
         html_content: str | None = None,
+        uri: str | None = None,
     ) -> str | None:
         """A status by ``sender`` mentioning ``account``; returns the new notification's id.
 
         ``@account`` is put in front of ``text`` unless the text mentions it already; ``html_content``
-        replaces the generated HTML. Returns None if the account's policy drops the notification.
+        replaces the generated HTML; ``uri`` is the status's URI (the same status federated to two
+        servers has a local id on each and one URI). Returns None if the account's policy drops the
+        notification.
         """
         assert visibility in VISIBILITIES
         with self._lock:
@@ -401,6 +407,7 @@ class MastodonServer:
             )
             if html_content is not None:
                 status.content = html_content
+            status.uri = uri
             if bot not in status.mentions:
                 status.mentions.insert(0, bot)
             return self._notify(bot, status)
@@ -467,6 +474,21 @@ class MastodonServer:
     def garbage_next(self, n: int = 1, path: str = "/api/") -> None:
         """The next ``n`` requests under ``path`` get 200 with a body that is not JSON; nothing is done."""
         self._add_fault(_Fault("garbage", n, path))
+
+    def huge_next(self, n: int = 1, size: int = 3 * 1024 * 1024, path: str = "/api/") -> None:
+        """The next ``n`` requests under ``path`` get 200 with a JSON array of ``size`` bytes (a
+        hostile or broken server); nothing is done."""
+        self._add_fault(_Fault("huge", n, path, status=size))
+
+    def redirect_next(self, n: int = 1, location: str = "http://169.254.169.254/",
+                      path: str = "/api/") -> None:
+        """The next ``n`` requests under ``path`` are redirected (302) to ``location``."""
+        self._add_fault(_Fault("redirect", n, path, status=302, location=location))
+
+    def trickle_next(self, n: int = 1, seconds: float = 30, path: str = "/api/") -> None:
+        """The next ``n`` requests under ``path`` are answered a byte every 0.2 s for ``seconds``
+        (each read is quick, the answer never ends in time); nothing is done."""
+        self._add_fault(_Fault("trickle", n, path, seconds=seconds))
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -695,7 +717,7 @@ class MastodonServer:
             "spoiler_text": s.spoiler_text,
             "visibility": s.visibility,
             "language": None if s.reblog else "de",
-            "uri": base + ("/activity" if s.reblog else ""),
+            "uri": s.uri or base + ("/activity" if s.reblog else ""),
             "url": base + "/activity" if s.reblog else f"{s.account.url}/{s.id}",
             "replies_count": sum(1 for x in self._statuses.values() if x.in_reply_to is s),
             "reblogs_count": sum(1 for x in self._statuses.values() if x.reblog is s),
@@ -828,6 +850,8 @@ class MastodonServer:
                     self._faults.remove(fault)
                 entry.fault = fault.kind
             rate, over = self._count_rate(token or environ.get("REMOTE_ADDR", "?"))
+        if fault is not None and fault.kind in ("huge", "redirect", "trickle"):
+            return self._hostile(fault, entry, start_response)
         if fault is not None and fault.kind == "hang" and not fault.process:
             self._stop.wait(fault.seconds)
             status, ctype, out, extra = 504, "text/html", b"<html><h1>504 Gateway Time-out</h1></html>", {}
@@ -847,6 +871,32 @@ class MastodonServer:
             ],
         )
         return [out]
+
+    def _hostile(self, fault: _Fault, entry: LoggedRequest, start_response):
+        if fault.kind == "redirect":
+            entry.status = 302
+            start_response("302 Found", [("Location", fault.location), ("Content-Length", "0")])
+            return [b""]
+        entry.status = 200
+        start_response("200 OK", [("Content-Type", "application/json; charset=utf-8")])
+        if fault.kind == "huge":
+            return self._huge(fault.status)
+        return self._trickle(fault.seconds)
+
+    @staticmethod
+    def _huge(size: int):
+        yield b"["
+        chunk = b'{"id":"1"},' * 6500  # about 64 KiB
+        for _ in range(size // len(chunk) + 1):
+            yield chunk
+        yield b'{"id":"1"}]'
+
+    def _trickle(self, seconds: float):
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not self._stop.is_set():
+            yield b" "
+            self._stop.wait(0.2)
+        yield b"[]"
 
     @staticmethod
     def _parse_params(qs: str) -> dict:

@@ -69,3 +69,22 @@ def test_log_lines_are_redacted_tracebacks_included(capsys):
         root.handlers[:], root.level = handlers, level
     line = capsys.readouterr().out
     assert "AAHdq" not in line and "erika@example.org" not in line and "\n" not in line.strip()
+
+
+def test_library_request_lines_stay_out_of_the_log_even_at_debug(capsys):
+    """urllib3 names the path of each request (a reporter's status id), httpx the whole URL
+    (a Telegram bot token in it)."""
+    root = process.logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    process.setup_logging("berlin/mastodon:1", "DEBUG")
+    try:
+        process.logging.getLogger("urllib3.connectionpool").debug(
+            '%s://%s:%s "%s %s %s" %s %s', "https", "social.example", 443, "POST",
+            "/api/v1/statuses/109876543/reblog", "HTTP/1.1", 200, 10)
+        process.logging.getLogger("httpx").info(
+            'HTTP Request: POST https://api.telegram.org/bot1:AAA/getUpdates "HTTP/1.1 200 OK"')
+        process.logging.getLogger("a-plugin").debug("a line of our own")
+    finally:
+        root.handlers[:], root.level = handlers, level
+    out = capsys.readouterr().out
+    assert "109876543" not in out and "getUpdates" not in out and "a line of our own" in out

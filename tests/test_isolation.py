@@ -77,7 +77,8 @@ def test_delivery_that_always_raises_is_set_aside_and_blocks_no_other(make_insta
 def test_report_without_text_is_recorded_as_refused(make_instance):
     instance, ids = start(make_instance)
     instance.send(ids["berlin"], "a", "\x00\x01  \x7f")
-    instance.send(ids["berlin"], "a", "Kontrolle\x00 U3")
+    # and a bidi override, which would show "Kontrolle U3" backwards where it is relayed
+    instance.send(ids["berlin"], "a", "\u202eKontrolle\x00 U3\u202c")
     wait_for(lambda: len(instance.sql("SELECT id FROM reports WHERE verdict IS NOT NULL")) == 2,
              20, what="both decided")
     assert reports(instance) == {"": ("rejected", "it has no text"),

@@ -125,7 +125,7 @@ def test_old_mentions_are_not_replayed_when_an_account_is_connected(make_instanc
     assert [row[2] for row in instance.posted(berlin, "a")] == ["Kontrolle jetzt U2"]
 
 
-@pytest.mark.parametrize("fault", ["500", "502", "429", "hang", "garbage"])
+@pytest.mark.parametrize("fault", ["500", "502", "429", "hang", "garbage", "hostile"])
 def test_the_bot_survives_a_misbehaving_instance_and_loses_no_report(make_instance, mastodon,
                                                                      fault):
     instance, ids, accounts = start(make_instance, mastodon)
@@ -136,8 +136,12 @@ def test_the_bot_survives_a_misbehaving_instance_and_loses_no_report(make_instan
         mastodon.rate_limit_next(2, reset_in=3)
     elif fault == "hang":
         mastodon.hang_next(2, seconds=8)  # longer than the bot's 3 s timeout
-    else:
+    elif fault == "garbage":
         mastodon.garbage_next(3)
+    else:  # a server that sends too much, sends the bot elsewhere, or never finishes
+        mastodon.huge_next(1)
+        mastodon.redirect_next(1)
+        mastodon.trickle_next(1, seconds=20)
     mastodon.mention("tf_berlin", "Kontrolle U5 Frankfurter Allee")
     instance.send(ids["berlin"], "a", "Kontrolle U6 Tempelhof")
     wait_for(lambda: instance.posted(ids["berlin"], "b"), 90, what="the mention relayed")
@@ -190,6 +194,43 @@ def test_a_bot_killed_between_posting_and_marking_posts_once(make_instance, mast
             if r.method == "POST" and r.path == "/api/v1/statuses"]
     assert len(keys) >= 2 and len(set(keys)) == 1  # sent again, with the same key
     assert len(mastodon.posts("tf_berlin")) == 1
+
+
+def test_a_status_mentioning_two_of_a_citys_accounts_is_one_report(make_instance, mastodon):
+    """The city has an account on two instances; one status mentions both. Each instance
+    knows it under its own id, with the one URI its author's server gave it."""
+    instance = make_instance(extra=MASTODON)
+    berlin = instance.create_city("berlin")
+    instance.start()
+    with MastodonServer(private_mentions_policy="filter") as other:
+        first = connect(instance, berlin, mastodon, "tf_berlin")
+        second = connect(instance, berlin, other, "tf_berlin2")
+        instance.reconcile()
+        wait_for(lambda: len(instance.sql("SELECT * FROM bot_watermarks WHERE network = "
+                                          "'mastodon'")) == 2, 30, what="the baselines")
+        # as Mastodon renders it: each mention links the account on its home server
+        content = "<p>{} Kontrolle U8 Boddinstr {}</p>".format(*(
+            f'<span class="h-card"><a href="{server.url}/@{name}" class="u-url mention">'
+            f'@<span>{name}</span></a></span>'
+            for server, name in ((mastodon, "tf_berlin"), (other, "tf_berlin2"))))
+        uri = "https://other.example/users/erika/statuses/1"
+        for server, name in ((mastodon, "tf_berlin"), (other, "tf_berlin2")):
+            server.mention(name, "Kontrolle U8 Boddinstr", sender="erika@other.example",
+                           html_content=content, uri=uri)
+        wait_for(lambda: instance.posted(berlin, "a") and (mastodon.reblogs("tf_berlin")
+                 or other.reblogs("tf_berlin2")), 30, what="the report relayed")
+        time.sleep(3)  # both bots have read it by now (they poll every second)
+        assert [row[2] for row in instance.posted(berlin, "a")] == ["Kontrolle U8 Boddinstr"]
+        assert instance.sql("SELECT count(*) FROM reports")[0][0] == 1
+        # one account boosted it, the other posted its text (it knows it under another id)
+        boosted, posted = ((mastodon, other) if mastodon.reblogs("tf_berlin")
+                           else (other, mastodon))
+        account = {mastodon: "tf_berlin", other: "tf_berlin2"}
+        assert len(boosted.reblogs(account[boosted])) == 1 and not boosted.posts(account[boosted])
+        wait_for(lambda: posted.posts(account[posted]), 30, what="the other account's post")
+        assert [p["content"] for p in posted.posts(account[posted])] == [
+            "<p>Kontrolle U8 Boddinstr</p>"]
+        assert first != second
 
 
 def test_a_city_that_chose_unlisted_posts_unlisted(make_instance, mastodon):

@@ -137,6 +137,17 @@ def test_disconnecting_revokes_the_token_and_forgets_the_account(web, mastodon):
     assert any(r.path == "/oauth/revoke" for r in mastodon.requests_log)
 
 
+def test_deleting_the_city_revokes_its_token(web, mastodon):
+    mastodon.add_account("tf_berlin")
+    callback(web, mastodon.authorize(to_instance(web, mastodon.url), "tf_berlin"), status=303)
+    page = web.get("/account")
+    web.post("/account/delete", {"password": "a good password", "confirm": "yes",
+                                 "csrf": csrf(page)})
+    assert accounts(web) == []
+    revoked = [r for r in mastodon.requests_log if r.path == "/oauth/revoke"]
+    assert len(revoked) == 1 and revoked[0].status == 200
+
+
 def test_another_citys_account_cannot_be_disconnected(web, mastodon):
     mastodon.add_account("tf_berlin")
     link = to_instance(web, mastodon.url)

@@ -9,23 +9,28 @@ the mention of this account, and no log line names an author.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import time
 
-from sqlalchemy import delete, select
+from mastodon import MastodonError
+from sqlalchemy import delete, event, select
 
 import db
 from bots import Account, Bot, Refused, Report, TryLater, Undeliverable
 from config import Setting
 
 from . import client, text
-from .db import MastodonAccount, MastodonCity, MastodonHandle, MastodonInstance, MastodonSeenToot
+from .db import (MastodonAccount, MastodonCity, MastodonHandle, MastodonInstance, MastodonMention,
+                 MastodonSeenToot)
 
 log = logging.getLogger(__name__)
 
 PAGE = 40          # mentions per request (Mastodon's default page)
 PAGES_PER_POLL = 5  # the rest waits for the next poll: one poll never takes long
 VISIBILITIES = ("public", "unlisted")
+MENTIONS_KEPT = 7 * 86400  # seconds a received mention's local id is kept for its boost
 
 
 def account_rows(session, city_id: int | None = None, active_only: bool = True):
@@ -49,6 +54,28 @@ def instance_base(instance: str | None) -> str:
         return client.base_url(instance or "", private=True)
     except client.AddressError:
         return "https://" + (instance or "").strip().split("://", 1)[-1].strip("/")
+
+
+def revoke(instance, token: str | None, timeout: float) -> None:
+    """Revoke the token where we can (an app of ours made it); the account is forgotten anyway."""
+    if instance is None or not token or not instance.client_secret:
+        return
+    base = instance_base(instance.instance)
+    try:
+        client.api(base, timeout, token, instance.client_id, instance.client_secret
+                   ).revoke_access_token(allow_http=base.startswith("http://"))
+    except (MastodonError, OSError, ValueError) as error:
+        log.info("the instance did not revoke the token: %s", type(error).__name__)
+
+
+def status_key(status) -> str:
+    """The key a mention's report is stored under: the status's URI, which names it on every
+    instance (a status that mentions two accounts of a city is one report); hashed when it is
+    too long for the column (a remote server chooses it)."""
+    uri = str(status.get("uri") or "")
+    if uri and len(uri) <= 200:
+        return uri
+    return "sha256:" + hashlib.sha256(uri.encode("utf-8", "replace")).hexdigest()
 
 
 def _id_order(notification) -> tuple:
@@ -113,8 +140,16 @@ class MastodonBot(Bot):
 
     @classmethod
     def forget_city(cls, session, city_id, user_id):
+        tokens = [(session.get(MastodonInstance, row.instance_id), row.access_token)
+                  for row in session.scalars(select(MastodonAccount).where(
+                      MastodonAccount.user_id == user_id))]
+        if tokens:  # once the city is gone for good, and with no transaction open meanwhile
+            event.listen(session, "after_commit",
+                         lambda _: [revoke(*pair, cls.options.timeout) for pair in tokens],
+                         once=True)
         ids = select(MastodonAccount.id).where(MastodonAccount.user_id == user_id)
-        session.execute(delete(MastodonHandle).where(MastodonHandle.account_id.in_(ids)))
+        for model in (MastodonHandle, MastodonMention):
+            session.execute(delete(model).where(model.account_id.in_(ids)))
         for model in (MastodonAccount, MastodonSeenToot):
             session.execute(delete(model).where(model.user_id == user_id))
         session.execute(delete(MastodonCity).where(MastodonCity.city_id == city_id))
@@ -136,6 +171,12 @@ class MastodonBot(Bot):
             self.host = self.base.split("://", 1)[-1]
             token, self.user_id = row.access_token, row.user_id
             self.own = {h for h in (handle and handle.acct, handle and handle.url) if h}
+            # The city's other accounts: a status mentioning two of them is relayed by one
+            # (status_key), and the other's mention is not part of the report either.
+            self.city_accounts = {h.lstrip("@") for acct, url in session.execute(
+                select(MastodonHandle.acct, MastodonHandle.url).join(
+                    MastodonAccount, MastodonAccount.id == MastodonHandle.account_id).where(
+                    MastodonAccount.user_id == row.user_id)) for h in (acct, url) if h}
         # One client each for the receive thread and the main thread: a requests session is
         # not made for two threads.
         self.receiving = client.api(self.base, self.options.timeout, token)
@@ -222,10 +263,25 @@ class MastodonBot(Bot):
         status = notification.status
         if status.account.acct in self.own or status.account.url in self.own:
             return Refused("a post of the city's own account")
-        body = without_authors(text.plain_text(status.content or "", self.own),
+        body = without_authors(text.plain_text(status.content or "",
+                                               self.own | self.city_accounts),
                                status.visibility)
         warning = (status.spoiler_text or "").strip()
-        return Report(text=f"{warning}\n\n{body}".strip() if warning else body)
+        return Report(text=f"{warning}\n\n{body}".strip() if warning else body,
+                      network_message_id=status_key(status))
+
+    def handled(self, session, notifications):
+        """Where each mention is on this instance, in the transaction storing its report: the
+        boost needs the local id, the report only has the status's URI."""
+        now = time.time()
+        session.execute(delete(MastodonMention).where(
+            MastodonMention.account_id == int(self.account.id),
+            MastodonMention.received_at < now - MENTIONS_KEPT))
+        for notification in notifications:
+            session.merge(MastodonMention(account_id=int(self.account.id),
+                                          key=status_key(notification.status),
+                                          status_id=str(notification.status.id)[:100],
+                                          received_at=now))
 
     def send_messages(self, reports):
         with self.sessions() as session:  # once a batch: the city's choice of visibility
@@ -241,7 +297,13 @@ class MastodonBot(Bot):
     def _boost_or_post(self, report: Report, city_visibility: str) -> None:
         """A mention this account received: boosted if its author made it public or unlisted,
         else (private, direct) re-published as a status of the city, without its author."""
-        status_id = report.network_message_id.rsplit("/", 1)[-1]
+        with self.sessions() as session:
+            status_id = session.scalar(select(MastodonMention.status_id).where(
+                MastodonMention.account_id == int(self.account.id),
+                MastodonMention.key == report.network_message_id))
+        if status_id is None:  # received more than a week ago: its text is posted
+            self._post(report, city_visibility)
+            return
         try:
             status = client.call(self.sending, "status", status_id)
         except client.Refused:  # deleted by its author meanwhile: nothing to boost

@@ -13,10 +13,15 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import threading
 import time
+import weakref
 from urllib.parse import urlsplit
 
 import requests
+import requests.adapters
+import urllib3
+import urllib3.connection
 
 from mastodon import (Mastodon, MastodonAPIError, MastodonNetworkError, MastodonNotFoundError,
                       MastodonRatelimitError, MastodonServerError, MastodonUnauthorizedError)
@@ -97,30 +102,111 @@ def _loopback(host: str) -> bool:
 
 class CappedSession(requests.Session):
     """Requests to an instance that an organiser named (it may be anyone's server): only to
-    that instance (its OAuth metadata may name endpoints elsewhere, an internal address), no
-    redirects, answers of at most MAX_ANSWER bytes, each read within the timeout and the whole
-    answer within twice it."""
+    that instance (its OAuth metadata may name endpoints elsewhere, an internal address), only
+    to a public address unless the operator allows private ones (checked on the connection
+    itself: a name that resolved to a public address for the form may resolve to another
+    now), no redirects, answers of at most MAX_ANSWER bytes, and each request over within
+    twice its timeout (a server that trickles its answer a byte at a time would otherwise hold
+    a thread for ever: a socket's timeout is per read)."""
 
-    def __init__(self, base: str):
+    def __init__(self, base: str, public_only: bool):
         super().__init__()
         self.origin = _origin(base)
+        self.public_only = public_only
+        self.sockets = weakref.WeakSet()  # of this session's connections, to cut at the deadline
+        for prefix in ("http://", "https://"):
+            self.mount(prefix, _GuardedAdapter())
 
     def request(self, method, url, **kwargs):
         if _origin(url) != self.origin:
             raise requests.ConnectionError("the instance named an address elsewhere")
         kwargs.update(allow_redirects=False, stream=True)
         timeout = kwargs.get("timeout") or 20.0
-        answer = super().request(method, url, **kwargs)
-        deadline, body = time.monotonic() + 2 * float(timeout), bytearray()
+        timeout = max(timeout) if isinstance(timeout, tuple) else float(timeout)
+        deadline = threading.Timer(2 * timeout, self._cut)
+        deadline.daemon = True
+        _current.session, self.cut = self, False
+        deadline.start()
         try:
-            for chunk in answer.iter_content(64 * 1024):
-                body += chunk
-                if len(body) > MAX_ANSWER or time.monotonic() > deadline:
-                    raise requests.ConnectionError("the instance's answer is too large or slow")
+            answer = super().request(method, url, **kwargs)
+            body = bytearray()
+            try:
+                for chunk in answer.iter_content(64 * 1024):
+                    body += chunk
+                    if len(body) > MAX_ANSWER:
+                        raise requests.ConnectionError("the instance's answer is too large")
+            finally:
+                answer.close()
+            if self.cut:  # the answer ended because we cut it: it is not whole
+                raise requests.ConnectionError("cut")
+        except (requests.RequestException, OSError) as error:
+            if self.cut:
+                raise requests.ConnectionError("the instance's answer took too long") from None
+            raise error
         finally:
-            answer.close()
+            deadline.cancel()
+            _current.session = None
         answer._content, answer._content_consumed = bytes(body), True
         return answer
+
+    def _opened(self, sock: socket.socket) -> None:
+        if self.public_only:
+            address = ipaddress.ip_address(sock.getpeername()[0].split("%")[0])
+            if not address.is_global:
+                sock.close()
+                raise ConnectionRefusedError("the instance's address is not public (the "
+                                             "operator may allow private instances)")
+        self.sockets.add(sock)
+
+    def _cut(self) -> None:
+        """At the deadline: shut this session's connections; the blocked read returns."""
+        self.cut = True
+        for sock in list(self.sockets):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+_current = threading.local()  # the CappedSession making a request in this thread
+
+
+class _Guarded:
+    """A connection that reports its sockets to the session making the request: the raw one
+    (where it landed), then the TLS one that replaces it."""
+
+    def _new_conn(self):
+        sock = super()._new_conn()
+        if getattr(_current, "session", None) is not None:
+            _current.session._opened(sock)
+        return sock
+
+    def connect(self):
+        super().connect()
+        if getattr(_current, "session", None) is not None and self.sock is not None:
+            _current.session.sockets.add(self.sock)
+
+
+class _HTTPConnection(_Guarded, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_Guarded, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _Pool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _TLSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _GuardedAdapter(requests.adapters.HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _TLSPool}
 
 
 def _origin(url: str) -> tuple:
@@ -128,15 +214,21 @@ def _origin(url: str) -> tuple:
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
 
 
-def session(base: str) -> requests.Session:
-    return CappedSession(base)
+def session(base: str, private: bool | None = None) -> requests.Session:
+    """A session to the instance at `base`; to private addresses only if `private` (by default
+    the operator's choice, `[bots.mastodon] private_instances`)."""
+    if private is None:
+        from .bot import MastodonBot  # not at the top: bot imports this module
+        private = bool(MastodonBot.options and MastodonBot.options.private_instances)
+    return CappedSession(base, public_only=not private)
 
 
 def api(base: str, timeout: float, token: str | None = None, client_id: str | None = None,
-        client_secret: str | None = None) -> Mastodon:
+        client_secret: str | None = None, private: bool | None = None) -> Mastodon:
     return Mastodon(client_id=client_id, client_secret=client_secret, access_token=token,
                     api_base_url=base, request_timeout=timeout, ratelimit_method="throw",
-                    version_check_mode="none", user_agent=USER_AGENT, session=session(base))
+                    version_check_mode="none", user_agent=USER_AGENT,
+                    session=session(base, private))
 
 
 # Calls about the whole account: a 403 there means the account may not do it at all (suspended,

@@ -1,8 +1,9 @@
 """Tables of the Mastodon bot. Version 2's tables are used as they are (ref/ticketfrei2-schema.md):
 `mastodon_instances` (one app registration per instance) and `mastodon_accounts` (a city's
 account: its token, by the city's user_id). Version 3 adds what version 2 did not keep: the
-callback an app was registered for, each account's handle, and a city's post visibility."""
-from sqlalchemy import Integer, String, Text
+callback an app was registered for, each account's handle, a city's post visibility, and the
+local id of each mention received (to boost it)."""
+from sqlalchemy import Float, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db import Base
@@ -60,3 +61,14 @@ class MastodonCity(Base):
     __tablename__ = "mastodon_cities"
     city_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     visibility: Mapped[str] = mapped_column(String(16), default="public")
+
+
+class MastodonMention(Base):
+    """A mention an account received: its status's local id there, by the key its report is
+    stored under (the status's URI, the same on every instance, so that a status mentioning
+    two of a city's accounts is one report). Kept a week: a report is boosted long before."""
+    __tablename__ = "mastodon_mentions"
+    account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    status_id: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[float] = mapped_column(Float, index=True)

@@ -5,7 +5,7 @@ logins, CSRF, the OAuth state and the way back to the settings page.
 
 Every request to an instance is made with a short timeout: it holds one of the frontend's
 few threads. Touches mastodon_instances, mastodon_apps, mastodon_accounts, mastodon_handles,
-mastodon_cities.
+mastodon_cities, mastodon_mentions.
 """
 import logging
 from pathlib import Path
@@ -19,8 +19,9 @@ import frontend
 import user
 
 from . import client
-from .bot import MastodonBot, instance_base
-from .db import MastodonAccount, MastodonApp, MastodonCity, MastodonHandle, MastodonInstance
+from .bot import MastodonBot, revoke
+from .db import (MastodonAccount, MastodonApp, MastodonCity, MastodonHandle, MastodonInstance,
+                 MastodonMention)
 
 log = logging.getLogger(__name__)
 
@@ -205,9 +206,10 @@ def make_app(settings, sessions, notify_main):
             if row is None or row.user_id != city.user_id:
                 return frontend.back_to_settings(NAME, "There is no such account of your city.")
             instance = session.get(MastodonInstance, row.instance_id)
-        _revoke(instance, row.access_token)  # no transaction is open while the instance answers
+        revoke(instance, row.access_token, WEB_TIMEOUT)  # no transaction open meanwhile
         with sessions.begin() as session:
-            session.execute(delete(MastodonHandle).where(MastodonHandle.account_id == row.id))
+            for model in (MastodonHandle, MastodonMention):
+                session.execute(delete(model).where(model.account_id == row.id))
             session.execute(delete(MastodonAccount).where(MastodonAccount.id == row.id))
         notify_main()
         return frontend.back_to_settings(NAME)
@@ -224,15 +226,3 @@ def make_app(settings, sessions, notify_main):
         return frontend.back_to_settings(NAME)
 
     return app
-
-
-def _revoke(instance, token: str | None) -> None:
-    """Revoke the token where we can (an app of ours made it); the account is forgotten anyway."""
-    if instance is None or not token or not instance.client_secret:
-        return
-    base = instance_base(instance.instance)
-    try:
-        client.api(base, WEB_TIMEOUT, token, instance.client_id,
-                   instance.client_secret).revoke_access_token(allow_http=_http(base))
-    except (MastodonError, OSError, ValueError) as error:
-        log.info("the instance did not revoke the token: %s", type(error).__name__)
