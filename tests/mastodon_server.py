@@ -49,9 +49,8 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from socketserver import ThreadingMixIn
-from typing import Self
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from local_server import LocalServer
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 SCOPES = {"read", "write", "follow", "push", "profile"} | {
@@ -276,19 +275,7 @@ def _fetch(url: str, data: bytes | None = None) -> tuple[int, str | None]:
         raise AssertionError(f"{url}: {e.code} {e.read()[:200]!r}") from None
 
 
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):  # a client that timed out and left
-        pass
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-class MastodonServer:
+class MastodonServer(LocalServer):
     """A Mastodon server on ``self.url`` (``http://127.0.0.1:PORT``), state in memory behind a lock.
 
     Use as a context manager, or call :meth:`start` and :meth:`close`. Test controls are plain
@@ -309,11 +296,9 @@ class MastodonServer:
         self.version, self.max_characters, self.title = version, max_characters, title
         self.rate_limit, self.enforce_rate_limit = rate_limit, enforce_rate_limit
         self.oauth_metadata, self.private_mentions_policy = oauth_metadata, private_mentions_policy
+        super().__init__()
         self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._httpd = None
-        self._thread = None
-        self.url = self.domain = ""
+        self.domain = ""
         self._last_snowflake = 0
         self._next_serial = 1
         self._accounts: dict[str, Account] = {}  # acct -> account, local and remote
@@ -332,35 +317,8 @@ class MastodonServer:
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
-    def start(self) -> MastodonServer:
-        self._stop.clear()
-        self._httpd = make_server(
-            "127.0.0.1", 0, self, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
-        )
-        port = self._httpd.server_port
-        self.domain, self.url = f"127.0.0.1:{port}", f"http://127.0.0.1:{port}"
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"mastodon-server-{port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self._stop.set()  # ends hanging requests
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._thread.join(5)
-            self._httpd = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def _started(self, port: int) -> None:
+        self.domain = f"127.0.0.1:{port}"
 
     # -- test controls -----------------------------------------------------------------------------
 
