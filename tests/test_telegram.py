@@ -138,12 +138,15 @@ def test_groups_edits_and_other_bots_are_not_reports(make_instance, telegram):
     telegram.edit_message(bot, erika, sent["message"]["message_id"], "Kontrolle U7 Rathaus")
     other = telegram.add_bot("other_bot")
     telegram.bot_message(bot, other.user, "Kontrolle U9 Zoo")
-    wait_for(lambda: len(instance.sql("SELECT id FROM reports")) == 5, 30, what="all recorded")
+    telegram.command(bot, erika, "/kontrolle U9 Leopoldplatz")
+    wait_for(lambda: len(instance.sql("SELECT id FROM reports")) == 6, 30, what="all recorded")
     # joining a group brings a membership update and a service message in the group
     assert sorted(instance.sql("SELECT verdict_reason FROM reports WHERE verdict = 'rejected'")) \
         == [("a message in a group chat (the bot leaves groups)",), ("a message of a bot",),
             ("an edited message (only new messages are reports)",),
+            ("an unknown command (a report is text without a leading /)",),
             ("the bot was added to a group (it left)",)]
+    assert any("not relayed" in t for t in texts(telegram, bot, erika.id))
     assert [r.method for r in telegram.requests_log()].count("leaveChat") == 1
     assert [t for t in texts(telegram, bot, group.id) if "private chats only" in t] == [
         "Ticketfrei Berlin works in private chats only: write to @tf_berlin_bot directly. "

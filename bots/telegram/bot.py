@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, delete, func, select
 
 import db
 from bots import Account, Bot, CredentialsRefused, Refused, Report, TryLater
@@ -56,7 +56,8 @@ NOT_RELAYED = ("Your message was not relayed: it does not look like a report of 
                "inspectors here.")
 GROUPS = ("Ticketfrei {city} works in private chats only: write to @{bot} directly. "
           "Leaving this group.")
-UNKNOWN_COMMAND = "I do not know that command. /help explains what I do."
+UNKNOWN_COMMAND = ("I do not know that command, and it was not relayed. Write your report as "
+                   "text without a leading /. /help explains what I do.")
 
 
 def utf16_length(text: str) -> int:
@@ -97,6 +98,12 @@ def account_rows(session, city_id: int | None = None, active_only: bool = True):
 
 def label(info) -> str:
     return f"@{info.username}" if info is not None and info.username else "Telegram bot"
+
+
+def gone(error: client.Refused) -> bool:
+    """A chat the bot can never write to again: it blocked the bot, or is gone ("Forbidden: bot
+    was blocked by the user", "user is deactivated", "Chat not found")."""
+    return error.code == 403 or "chat not found" in str(error).lower()
 
 
 def bot_id_of(token: str) -> int:
@@ -144,8 +151,8 @@ class TelegramBot(Bot):
     def panel(cls, session, city):
         bots = []
         for row, _, info in account_rows(session, city.id, active_only=False):
-            count = len(session.scalars(select(TelegramSubscriber.id).where(
-                TelegramSubscriber.account_id == row.id)).all())
+            count = session.scalar(select(func.count()).select_from(TelegramSubscriber).where(
+                TelegramSubscriber.account_id == row.id))
             bots.append(dict(id=str(row.id), handle=label(info), active=bool(row.active),
                              connected=bool(row.apikey),
                              username=info.username if info else None,
@@ -281,9 +288,9 @@ class TelegramBot(Bot):
             kind = next((k for k in NOT_TEXT if getattr(message, k, None)), "no text")
             self._say(message.chat.id, ONLY_TEXT)
             return Refused(f"not text ({kind}): only text is relayed")
-        if message.text.startswith("/"):
-            self._command(message)
-            return None
+        if any(entity.type == "bot_command" and entity.offset == 0
+               for entity in message.entities or ()):
+            return self._command(message)
         self.origins[self.message_id(update)] = message.chat.id
         return Report(text=message.text)
 
@@ -323,7 +330,9 @@ class TelegramBot(Bot):
         except client.Refused as error:
             log.info("an answer was not taken (%s)", error.code)
 
-    def _command(self, message) -> None:
+    def _command(self, message):
+        """/start, /stop, /help: done, nothing to record (None). Another command: answered,
+        and recorded as refused (it may have been meant as a report)."""
         word = message.text.split(maxsplit=1)[0].lower()
         name, _, addressed = word[1:].partition("@")
         if addressed and self.username and addressed != self.username.lower():
@@ -339,6 +348,8 @@ class TelegramBot(Bot):
             self._say(chat, HELP.format(city=self.city))
         else:
             self._say(chat, UNKNOWN_COMMAND)
+            return Refused("an unknown command (a report is text without a leading /)")
+        return None
 
     def _subscribe(self, chat_id: int) -> None:
         with self.sessions.begin() as session:  # subscribing twice is subscribing
@@ -363,7 +374,7 @@ class TelegramBot(Bot):
                 session.merge(TelegramOrigin(account_id=int(self.account.id), key=key,
                                              chat_id=chat, answered=False,
                                              received_at=time.time()))
-        self.waiting_senders = True
+                self.waiting_senders = True
 
     def _answer_senders(self) -> None:
         """Tell each sender whose report the censor decided whether it is relayed (never
@@ -442,7 +453,8 @@ class TelegramBot(Bot):
 
     def _send(self, chat: int, text: str) -> bool:
         """One message, within the flood limit; a short flood wait is slept through. False if
-        Telegram refuses this chat for good (blocked, gone, not allowed)."""
+        the chat is gone for good (blocked, deleted, not allowed); another refusal is logged
+        and not retried."""
         while True:
             self.beat()  # a long list outlasts the heartbeat
             pause = self.next_send - time.monotonic()
@@ -457,9 +469,12 @@ class TelegramBot(Bot):
                 if error.delay is None or error.delay > SLEEP_AT_MOST:
                     raise
                 self.next_send = time.monotonic() + error.delay
+            except OSError as error:  # Telegram unreachable: not this report's fault
+                raise TryLater(f"Telegram did not answer ({type(error).__name__})",
+                               delay=None) from None
             except client.Refused as error:
                 log.info("a recipient refused a report (%s: %s)", error.code, error)
-                return False
+                return not gone(error)
 
     def _note_channel(self) -> None:
         log.warning("the city's channel refused a report: is the bot still an administrator "
