@@ -382,7 +382,9 @@ class Bot:
         except TryLater as error:
             if self._careful_read:
                 db.count_attempt(self.sessions, attempt, add=-1)  # not the message's fault
-            self._read_retry_at[key] = time.monotonic() + error.delay
+            # delay None: the network's trouble announces no end; the poll backoff's first step
+            delay = error.delay if error.delay is not None else max(2 * self.poll_interval, 5.0)
+            self._read_retry_at[key] = time.monotonic() + delay
             self._note_error(f"receiving: {error}")
             return _NOT_YET
         except CredentialsRefused:

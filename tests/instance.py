@@ -32,6 +32,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 def smtp_greets(port: int) -> bool:
     """The SMTP server on port sends its 220 banner and answers NOOP."""
     client = smtplib.SMTP(local_hostname="localhost", timeout=5)
@@ -164,6 +172,8 @@ class Instance:
         if wait:
             wait_for(lambda: self.running_names() >= {"censor", "frontend"}, 30,
                      what="censor and frontend to run")
+            # "running" is said before the web server binds its port (a loaded machine)
+            wait_for(lambda: listening(self.port), 30, what="the web UI to listen")
         return self
 
     def reconcile(self) -> None:

@@ -85,6 +85,15 @@ def test_report_without_text_is_recorded_as_refused(make_instance):
                                  "Kontrolle U3": ("accepted", "matches a trigger pattern")}
 
 
+def test_a_message_whose_reading_must_wait_for_the_network_is_read_later(make_instance):
+    """TryLater(delay=None) from read(): the network's trouble announces no end."""
+    instance, ids = start(make_instance)
+    instance.send(ids["berlin"], "a", "Kontrolle U5 trylater-read")
+    instance.send(ids["berlin"], "a", "Kontrolle U6 behind it")
+    wait_for(lambda: len(instance.posted(ids["berlin"], "b")) == 2, 30, what="both relayed")
+    assert instance.row("berlin/testnet:a")["restarts"] == 0
+
+
 def test_error_shown_in_status_goes_once_the_network_works_again(make_instance):
     instance, ids = start(make_instance)
     berlin = ids["berlin"]

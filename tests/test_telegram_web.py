@@ -288,7 +288,8 @@ def test_reconnecting_the_same_bot_keeps_its_subscribers_and_channel(web, telegr
     assert "1 person gets every report" in web.get("/settings").text
 
 
-def test_another_bot_drops_the_old_ones_subscribers_and_watermark(web, telegram, connected):
+def test_another_bot_is_another_account_without_the_old_ones_subscribers(web, telegram,
+                                                                          connected):
     telegram.channel("kontrollen_berlin", admins=[connected])
     post_panel(web, "channel", status=303, channel="@kontrollen_berlin")
     subscribe(web, 100_000_001)
@@ -303,8 +304,10 @@ def test_another_bot_drops_the_old_ones_subscribers_and_watermark(web, telegram,
     connect(web, other.token)  # a replacement of a running bot: no disconnect before
     assert rows(web) == [(other.token, 1, other.id, "tf_berlin2_bot", None)]
     assert subscribers(web) == []
+    # a new account: main stops the old bot's process, and the new one has no watermark yet
+    assert str(account_id(web)) != account
     with web.sessions() as session:
-        assert session.scalars(select(db.BotWatermark)).all() == []
+        assert [w.account for w in session.scalars(select(db.BotWatermark))] == [account]
         assert session.scalars(select(TelegramOrigin)).all() == []
         assert session.scalars(select(TelegramSeen)).all() == []
         assert session.scalars(select(TelegramBotInfo.v2_imported)).one() is True

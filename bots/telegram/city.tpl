@@ -1,5 +1,4 @@
 <h2>On Telegram</h2>
-% channels = get('channels', {})
 % for account in accounts:
 %   username = account.label[1:] if account.label.startswith('@') else ''
 <p>Write to
@@ -9,8 +8,4 @@
 {{city.name.capitalize()}}'s bot:
 % end
 send <code>/start</code> to get every report here, or send what you saw as text (it is relayed without your name).</p>
-%   channel = channels.get(account.id) or ''
-%   if channel.startswith('@'):
-<p>Or follow the channel <a href="https://t.me/{{channel[1:]}}">{{channel}}</a>: every report is posted there.</p>
-%   end
 % end

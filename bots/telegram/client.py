@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import os
 
 # PTB 22 turns RetryAfter.retry_after (and other durations) into timedeltas with this, and
 # warns on every 429 without it; seconds() reads either.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
+# At DEBUG, PTB logs every update it fetched (names, user ids, texts) and every request; on a
+# broken answer, its body. None of it belongs in the log.
+logging.getLogger("telegram").setLevel(logging.WARNING)
+logging.getLogger("telegram.request").setLevel(logging.CRITICAL)
 
 import telegram  # noqa: E402  (after PTB_TIMEDELTA)
 from telegram.error import (BadRequest, ChatMigrated, Conflict, Forbidden, InvalidToken,  # noqa: E402
@@ -42,6 +47,7 @@ class Client:
     """A PTB Bot with an event loop of its own, for one thread."""
 
     def __init__(self, token: str, base_url: str, timeout: float):
+        self.token, self.timeout = token, timeout
         self.loop = asyncio.new_event_loop()
         # One connection for each client: a thread makes one request at a time.
         request = HTTPXRequest(connection_pool_size=1, read_timeout=timeout,
@@ -52,6 +58,16 @@ class Client:
                                pool_timeout=timeout)
         self.bot = telegram.Bot(token, base_url=base_url, request=request,
                                 get_updates_request=updates)
+
+    def updates(self, offset: int | None, wait: int, allowed: list[str]):
+        """getUpdates as Telegram's JSON (a list of dicts), unparsed: the bot parses each
+        update on its own. The method's name in lower case (Telegram's names are not case
+        sensitive) is what PTB's do_api_request takes without a warning."""
+        arguments = {"timeout": wait, "limit": 100, "allowed_updates": allowed}
+        if offset is not None:
+            arguments["offset"] = offset
+        return self.call("do_api_request", "getupdates", api_kwargs=arguments,
+                         read_timeout=wait + self.timeout)
 
     def call(self, method: str, *args, **kwargs):
         """bot.<method>(...), waited for, with PTB's errors as the run loop's: TryLater (flood

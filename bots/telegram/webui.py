@@ -5,9 +5,10 @@ back to the settings page.
 
 Every request to Telegram goes through client.Client with a short timeout (it holds one of the
 frontend's few threads) and is made while no database transaction is open. Touches the
-plugin's own tables only: telegram_accounts (one row per city: version 2's, reused), telegram_bots,
-and, when another bot replaces the city's bot, that bot's telegram_chats, telegram_origins and
-seen_telegrams rows and the account's watermark (bots.reset_watermark).
+plugin's own tables only: telegram_accounts (one row per city: version 2's, reused; another bot
+gets a new row, which makes it another account), telegram_bots, telegram_origins (forgotten on
+disconnecting), and, when another bot replaces the city's bot, the old bot's telegram_chats and
+seen_telegrams rows.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import frontend
 import user
 
 from . import client
-from .bot import TelegramBot, bot_id_of
+from .bot import TelegramBot, bot_id_of, forget_origins
 from .db import TelegramAccount, TelegramBotInfo, TelegramOrigin, TelegramSeen, TelegramSubscriber
 
 log = logging.getLogger(__name__)
@@ -103,26 +104,31 @@ def _store_token(session, city, token: str, bot_id: int, username: str) -> None:
         # One bot polled by two cities: Telegram answers one of them 409, each in turn.
         raise Said(TAKEN)
     row = _city_row(session, city)
+    info = session.get(TelegramBotInfo, row.id) if row is not None else None
+    stored = row is not None and ((info.bot_id if info is not None else None)
+                                  or bot_id_of(row.apikey))
+    if stored and stored != bot_id:
+        # Another bot is another account (a row of its own: main stops the old bot's process
+        # and starts this one afresh); the old bot's chats, update ids and channel go with it,
+        # and version 2's last update id and subscribers were the old bot's too.
+        for model in (TelegramSubscriber, TelegramOrigin, TelegramBotInfo):
+            session.execute(delete(model).where(model.account_id == row.id))
+        session.execute(delete(TelegramSeen).where(TelegramSeen.user_id == city.user_id))
+        session.delete(row)
+        row, info = None, TelegramBotInfo(v2_imported=True)
+        log.info("city %s connected another Telegram bot: the old one's subscribers are gone",
+                 city.name)
     if row is None:
         row = TelegramAccount(user_id=city.user_id)
         session.add(row)
         session.flush()
-    info = session.get(TelegramBotInfo, row.id)
-    stored = (info.bot_id if info is not None and info.bot_id else None) or bot_id_of(row.apikey)
     if info is None:
         # A new row, or version 2's: its subscribers are taken over at the bot's start
         # (version 2 kept no bot id; if its bot was another, sends to its chats fail and drop them).
-        info = TelegramBotInfo(account_id=row.id, v2_imported=False)
+        info = TelegramBotInfo(v2_imported=False)
+    if info.account_id is None:
+        info.account_id = row.id
         session.add(info)
-    if stored and stored != bot_id:
-        for model in (TelegramSubscriber, TelegramOrigin):
-            session.execute(delete(model).where(model.account_id == row.id))
-        # Version 2's last update id and subscribers were the old bot's: not this one's.
-        session.execute(delete(TelegramSeen).where(TelegramSeen.user_id == city.user_id))
-        info.channel_id, info.channel_name, info.v2_imported = None, None, True
-        bots.reset_watermark(session, city.id, NAME, str(row.id))
-        log.info("city %s connected another Telegram bot: the old one's subscribers are gone",
-                 city.name)
     info.bot_id, info.username = bot_id, username
     row.apikey, row.active = token, 1
 
@@ -161,7 +167,9 @@ def _channel_checked(token: str, bot_id: int, username: str, asked):
     if not (member.status == "creator" or (member.status == "administrator"
                                            and getattr(member, "can_post_messages", False))):
         raise Said(NOT_ADMIN.format(bot=username))
-    name = f"@{chat.username}" if chat.username else (chat.title or str(chat.id))
+    # Only a username is shown as "@name" (and linked): a title is the channel owner's text,
+    # and one written "@official_channel" must not pass for a link.
+    name = f"@{chat.username}" if chat.username else (chat.title or str(chat.id)).lstrip("@ ")
     return chat.id, name[:300]
 
 
@@ -227,6 +235,7 @@ def make_app(settings, sessions, notify_main):
                 return frontend.back_to_settings(NAME, "No Telegram bot of your city is "
                                                        "connected.")
             row.apikey, row.active = "", 0
+            forget_origins(session, row.id)  # no sender is answered any more
         log.info("the Telegram bot of city %s was disconnected", city.name)
         notify_main()
         return frontend.back_to_settings(NAME)

@@ -26,6 +26,7 @@ class TestnetBot(Bot):
     def __init__(self, account, settings, sessions):
         super().__init__(account, settings, sessions)
         self.poll_interval = self.options.poll_interval
+        self.deferred_reads: set[int] = set()
 
     @classmethod
     def accounts(cls, session, city_id=None):
@@ -102,6 +103,9 @@ class TestnetBot(Bot):
             os._exit(70)  # the process dies in the middle of reading it
         if "poison-hang" in row.text:
             time.sleep(3600)  # reading never ends: no heartbeat from here on
+        if "trylater-read" in row.text and row.id not in self.deferred_reads:
+            self.deferred_reads.add(row.id)  # a lookup reading needs is down, once
+            raise TryLater("the test network's lookup answers 502", delay=None)
         return Report(text=row.text)
 
     def send_messages(self, reports):
