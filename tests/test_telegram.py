@@ -8,6 +8,7 @@ import pytest
 
 from instance import wait_for
 from telegram_server import TelegramServer
+from test_mail import Browser
 
 
 def settings(server, long_poll=1) -> str:
@@ -307,3 +308,71 @@ def test_two_cities_on_postgresql_with_chat_ids_beyond_32_bits(make_instance, po
                 if t.startswith("Kontrolle")] == ["Kontrolle in berlin"]
         assert [t for t in texts(telegram, bots["hamburg"], riders["hamburg"].id)
                 if t.startswith("Kontrolle")] == ["Kontrolle in hamburg"]
+
+
+def test_an_organiser_connects_the_bot_on_the_running_web_ui_and_riders_use_it(make_instance,
+                                                                               telegram):
+    instance = make_instance(extra=settings(telegram))
+    berlin = instance.create_city("berlin")
+    instance.start()
+    bot = telegram.add_bot("tf_berlin_bot")
+    organiser = Browser(instance)
+    page = organiser.get("/login")
+    organiser.submit("/login", page, email="orga@berlin.example", password="a good password")
+    panel = organiser.submit("/bots/telegram/berlin/token", organiser.get("/settings"),
+                             token=bot.token)
+    assert "https://t.me/tf_berlin_bot" in panel
+    assert "https://t.me/tf_berlin_bot" in Browser(instance).get("/city/berlin")
+    wait_for(lambda: any(n.startswith("berlin/telegram:") for n in instance.running_names()), 30,
+             what="the bot started by the web UI")
+    erika, carl = telegram.user("Erika"), telegram.user("Carl")
+    telegram.command(bot, carl, "/start")
+    wait_for(lambda: instance.sql("SELECT count(*) FROM telegram_chats")[0][0] == 1, 30,
+             what="the subscription")
+    telegram.private_message(bot, erika, "Kontrolle U9 Osloer Str")
+    wait_for(lambda: "Kontrolle U9 Osloer Str" in texts(telegram, bot, carl.id), 30,
+             what="the report broadcast")
+    assert [r[2] for r in instance.posted(berlin)] == ["Kontrolle U9 Osloer Str"] * 2
+    # the report's id names the bot, the update and the message: never the chat (the user id)
+    (key,) = instance.sql("SELECT network_message_id FROM reports")[0]
+    assert str(erika.id) not in key and key.startswith(f"{bot.id}:")
+    telegram.command(bot, carl, "/stop")
+    wait_for(lambda: instance.sql("SELECT count(*) FROM telegram_chats")[0][0] == 0, 30,
+             what="the goodbye")
+
+
+def test_telegram_asking_to_wait_on_answers_holds_up_no_report(make_instance, telegram):
+    instance, ids, bots, accounts = start(make_instance, telegram)
+    bot, erika, carl = bots["berlin"], telegram.user("Erika"), telegram.user("Carl")
+    telegram.rate_limit_next(1, retry_after=600, method="sendMessage")  # on the first answer
+    telegram.private_message(bot, erika, "Kontrolle U2 Gleisdreieck")
+    telegram.private_photo(bot, carl)
+    telegram.private_message(bot, carl, "Kontrolle U1 Kottbusser Tor")
+    wait_for(lambda: len(instance.posted(ids["berlin"], "a")) == 2, 30, what="both reports")
+    name = f"berlin/telegram:{accounts['berlin']}"
+    assert instance.row(name)["restarts"] == 0
+
+
+def test_a_failing_welcome_does_not_stop_the_bot(make_instance, telegram):
+    instance, ids, bots, accounts = start(make_instance, telegram)
+    bot, erika = bots["berlin"], telegram.user("Erika")
+    telegram.fail_next(1, status=502, method="sendMessage")
+    telegram.command(bot, erika, "/start")
+    telegram.private_message(bot, erika, "Kontrolle M4 Greifswalder")
+    wait_for(lambda: instance.posted(ids["berlin"], "a"), 30, what="the report behind it")
+    assert instance.sql("SELECT chat_id FROM telegram_chats") == [(erika.id,)]
+    assert instance.row(f"berlin/telegram:{accounts['berlin']}")["restarts"] == 0
+
+
+def test_an_update_the_library_cannot_parse_is_set_aside_and_the_ones_behind_flow_on(
+        make_instance, telegram):
+    instance, ids, bots, _ = start(make_instance, telegram)
+    bot, erika = bots["berlin"], telegram.user("Erika")
+    telegram.private_message(bot, erika, "hallo")  # the chat exists
+    telegram.raw_update(bot, "message", {"message_id": 99, "text": "Kontrolle ohne Datum",
+                                         "chat": {"id": erika.id, "type": "private"}})
+    telegram.private_message(bot, erika, "Kontrolle S1 Wannsee")
+    wait_for(lambda: instance.posted(ids["berlin"], "a"), 60, what="the report behind it")
+    wait_for(lambda: instance.sql("SELECT verdict FROM reports WHERE verdict = 'set-aside'"), 60,
+             what="the broken update set aside")
+    assert [r[2] for r in instance.posted(ids["berlin"], "a")] == ["Kontrolle S1 Wannsee"]
