@@ -278,7 +278,7 @@ class TelegramBot(Bot):
         api = self._current("receiving")
         if not self.webhook_removed:
             self._remove_webhook(api)
-        self._answer_senders(api)
+        self._answer_senders()
         wait = SHORT_WAIT if self.waiting_senders else self.long_poll
         try:
             updates = self.checked("receiving", api.updates,
@@ -370,11 +370,10 @@ class TelegramBot(Bot):
                 self.answered = {c: t for c, t in self.answered.items()
                                  if now - t < REFUSAL_EVERY}
             self.answered[chat_id] = now
-        wait = self.pace.take()
-        if wait > ANSWER_WAIT:
+        if self.pace.wait() > ANSWER_WAIT:
             log.info("an answer was not sent: Telegram asked to wait")
             return False
-        time.sleep(wait)
+        time.sleep(self.pace.take())
         name = "receiving" if threading.current_thread() is not threading.main_thread() \
             else "sending"
         try:
@@ -432,7 +431,7 @@ class TelegramBot(Bot):
                                              received_at=time.time()))
                 self.waiting_senders = True
 
-    def _answer_senders(self, api: client.Client) -> None:
+    def _answer_senders(self) -> None:
         """Tell the senders whose reports the censor decided whether they are relayed (never
         why not: the rules stay the city's); a few each call, best effort."""
         account_id = int(self.account.id)
@@ -449,7 +448,7 @@ class TelegramBot(Bot):
         self.waiting_senders = bool(waiting)
         for key, chat, verdict in [w for w in waiting if w.verdict is not None][:ANSWERS_PER_POLL]:
             if not self._answer(chat, RELAYED if verdict == db.ACCEPTED else NOT_RELAYED) \
-                    and self.pace.take() > ANSWER_WAIT:
+                    and self.pace.wait() > ANSWER_WAIT:
                 return  # Telegram asks to wait: the others are answered later
             with self.sessions.begin() as session:
                 origin = session.get(TelegramOrigin, (account_id, key))
@@ -543,6 +542,11 @@ class Pace:
         self.lock = threading.Lock()
         self.gap = 1.0 / per_second
         self.next = 0.0
+
+    def wait(self) -> float:
+        """The seconds the next send would wait, without booking it."""
+        with self.lock:
+            return max(0.0, self.next - time.monotonic())
 
     def take(self) -> float:
         """Book the next send: the seconds to wait before it."""
