@@ -148,6 +148,20 @@ def test_deleting_the_city_revokes_its_token(web, mastodon):
     assert len(revoked) == 1 and revoked[0].status == 200
 
 
+def test_an_account_another_city_connected_is_refused(web, mastodon, core_for):
+    """Both cities' bots would read its mentions: one city's reports relayed in the other."""
+    account = mastodon.add_account("tf_shared")
+    post_panel(web, "token", status=303, instance=mastodon.url, token=account.token)
+    web.reset()
+    sign_up(web, city="hamburg", email="orga@hamburg.example")
+    page = web.get("/settings")
+    refused = web.post("/bots/mastodon/hamburg/token", {"instance": mastodon.url,
+                                                         "token": account.token,
+                                                         "csrf": csrf(page)}, status=400)
+    assert "connected to another city" in refused.text
+    assert accounts(web) == [(1, f"@tf_shared@{mastodon.domain}")]
+
+
 def test_another_citys_account_cannot_be_disconnected(web, mastodon):
     mastodon.add_account("tf_berlin")
     link = to_instance(web, mastodon.url)

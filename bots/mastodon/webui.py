@@ -104,8 +104,15 @@ def _address(session, city) -> str:
 
 def _store(session, city, instance_id: int, token: str, me, base: str) -> None:
     """The account, connected (again): a reconnected account starts after its newest mention,
-    so that mentions from while it was disconnected are not relayed hours late."""
+    so that mentions from while it was disconnected are not relayed hours late. An account
+    of another city is refused (AddressError)."""
     handle = f"@{me.username}@{base.split('://', 1)[1]}"[:300]
+    if session.scalar(select(MastodonAccount.id).join(
+            MastodonHandle, MastodonHandle.account_id == MastodonAccount.id).where(
+            MastodonAccount.user_id != city.user_id, MastodonHandle.acct == handle)) is not None:
+        # Both cities' bots would read its mentions: one city's reports relayed in the other.
+        raise client.AddressError(f"{handle} is connected to another city of this instance: "
+                                  "each city needs an account of its own.")
     row = session.scalar(select(MastodonAccount).join(
         MastodonHandle, MastodonHandle.account_id == MastodonAccount.id).where(
         MastodonAccount.user_id == city.user_id, MastodonHandle.acct == handle))
@@ -172,8 +179,11 @@ def make_app(settings, sessions, notify_main):
             log.warning("connecting a Mastodon account failed: %s", type(error).__name__)
             return frontend.back_to_settings(NAME, "The instance did not give us the account's "
                                                    "token. Please connect again.")
-        with sessions.begin() as session:
-            _store(session, city, data["instance_id"], token, me, base)
+        try:
+            with sessions.begin() as session:
+                _store(session, city, data["instance_id"], token, me, base)
+        except client.AddressError as error:
+            return frontend.back_to_settings(NAME, str(error))
         notify_main()
         return frontend.back_to_settings(NAME)
 
@@ -191,8 +201,11 @@ def make_app(settings, sessions, notify_main):
             me = _verified(base, token)
         except client.AddressError as error:
             return frontend.back_to_settings(NAME, str(error))
-        with sessions.begin() as session:
-            _store(session, city, _instance_row(session, base).id, token, me, base)
+        try:
+            with sessions.begin() as session:
+                _store(session, city, _instance_row(session, base).id, token, me, base)
+        except client.AddressError as error:
+            return frontend.back_to_settings(NAME, str(error))
         notify_main()
         return frontend.back_to_settings(NAME)
 
