@@ -150,8 +150,25 @@ class Instance:
         return result
 
     def create_city(self, name: str) -> int:
-        self.cli("city", "create", name, "--email", f"orga@{name}.example",
-                 "--password-stdin", input="a good password\n")
+        """A city with its organiser (orga@<name>.example, "a good password"), made as
+        `ticketfrei city create` makes it (tests/test_commands.py runs that command), in this
+        process: a command's start costs a second or two, and most tests make cities."""
+        import config
+        import db
+        import user
+        umask = os.umask(0o077)  # as the command's: the database is the instance user's alone
+        try:
+            os.makedirs(self.data, mode=0o700, exist_ok=True)
+            settings = config.load(str(self.config))
+            engine = db.make_engine(settings.database.url, settings.database.busy_timeout)
+            try:
+                db.create_schema(engine)
+                with db.make_sessions(engine, settings).begin() as session:
+                    user.create_city(session, name, f"orga@{name}.example", "a good password")
+            finally:
+                engine.dispose()
+        finally:
+            os.umask(umask)
         return self.city_id(name)
 
     def city_id(self, name: str) -> int:

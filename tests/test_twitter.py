@@ -26,17 +26,19 @@ def x():
         yield server
 
 
-def connect(instance, city_id: int, server, username: str):
-    """A city's X account as the web UI stores it (or version 2 did). Returns the user record
-    and the account id the bot runs under."""
-    user = server.add_account(username)
+def connect(instance, city_id: int, server, username: str, known=False, handle=True):
+    """A city's X account as the web UI stores it (with its handle), or version 2 did (without;
+    the account `known` to the server already). Returns the user record and the account id the
+    bot runs under."""
+    user = server.user(username) if known else server.add_account(username)
     user_id = instance.sql("SELECT user_id FROM cities WHERE id = :c", c=city_id)[0][0]
     account_id = instance.sql(
         "INSERT INTO twitter_accounts (user_id, client_id, client_secret, active) "
         "VALUES (:u, :t, :s, 1) RETURNING id", u=user_id, t=user.access_token,
         s=user.access_token_secret)[0][0]
-    instance.sql("INSERT INTO twitter_handles (account_id, x_user_id, username) "
-                 "VALUES (:a, :x, :n)", a=account_id, x=int(user.user_id), n=username)
+    if handle:
+        instance.sql("INSERT INTO twitter_handles (account_id, x_user_id, username) "
+                     "VALUES (:a, :x, :n)", a=account_id, x=int(user.user_id), n=username)
     return user, str(account_id)
 
 
@@ -90,7 +92,7 @@ def test_old_mentions_are_not_replayed_and_none_is_handled_twice_across_a_restar
     instance.start()
     x.add_account("tf_berlin")
     x.mention("tf_berlin", "Kontrolle U1 von gestern")  # before the account was connected
-    _, account = connect_existing(instance, berlin, x, "tf_berlin")
+    _, account = connect(instance, berlin, x, "tf_berlin", known=True, handle=False)
     instance.reconcile()
     name = f"berlin/twitter:{account}"
     wait_for(lambda: instance.sql("SELECT * FROM bot_watermarks WHERE network = 'twitter'"), 30,
@@ -105,17 +107,6 @@ def test_old_mentions_are_not_replayed_and_none_is_handled_twice_across_a_restar
     time.sleep(2)
     assert [r[2] for r in instance.posted(berlin, "a")] == ["Kontrolle U2 Alexanderplatz",
                                                            "Kontrolle U3 Thielplatz"]
-
-
-def connect_existing(instance, city_id, server, username):
-    """connect() for an account the server has already."""
-    user = server.user(username)
-    user_id = instance.sql("SELECT user_id FROM cities WHERE id = :c", c=city_id)[0][0]
-    account_id = instance.sql(
-        "INSERT INTO twitter_accounts (user_id, client_id, client_secret, active) "
-        "VALUES (:u, :t, :s, 1) RETURNING id", u=user_id, t=user.access_token,
-        s=user.access_token_secret)[0][0]
-    return user, str(account_id)
 
 
 @pytest.mark.parametrize("fault", ["429", "503"])
@@ -183,7 +174,7 @@ def test_a_version_2_account_begins_after_the_last_mention_version_2_handled(mak
     user_id = instance.sql("SELECT user_id FROM cities WHERE id = :c", c=berlin)[0][0]
     instance.sql("INSERT INTO seen_tweets (user_id, tweet_id) VALUES (:u, :t)", u=user_id,
                  t=int(handled))
-    connect_existing(instance, berlin, x, "tf_berlin")
+    connect(instance, berlin, x, "tf_berlin", known=True, handle=False)
     instance.reconcile()
     wait_for(lambda: instance.posted(berlin, "a"), 30, what="the mention after version 2")
     time.sleep(2)
