@@ -32,6 +32,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# The networks an instance has besides the test network. A test's instance runs only those the
+# test needs (`without("telegram")`): each costs every process of the instance its library's
+# imports (python-telegram-bot, tweepy, Mastodon.py: a third of an instance's start).
+NETWORKS = ("mail", "mastodon", "telegram", "twitter")
+
+
+def without(*needed: str) -> tuple[str, ...]:
+    """The `disabled` setting for an instance that runs the networks `needed`."""
+    return tuple(name for name in NETWORKS if name not in needed)
+
+
 def listening(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -116,7 +127,7 @@ class Instance:
     def __init__(self, directory: Path, database_url: str | None = None,
                  accounts=("a", "b"), supervisor: dict | None = None, extra: str = "",
                  poll_interval: float = 0.1, log_level: str = "INFO", plugin_dirs=(),
-                 disabled=("mail",)):
+                 disabled=NETWORKS):
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.data = self.dir / "data"
@@ -169,6 +180,8 @@ class Instance:
                 engine.dispose()
         finally:
             os.umask(umask)
+        if self.proc is not None and self.proc.poll() is None:
+            self.reconcile()  # as the command does: a running main starts the city's bots
         return self.city_id(name)
 
     def city_id(self, name: str) -> int:

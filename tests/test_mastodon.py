@@ -8,7 +8,7 @@ import pytest
 
 from mastodon import Mastodon
 
-from instance import wait_for
+from instance import wait_for, without
 from mastodon_server import MastodonServer
 
 
@@ -39,7 +39,7 @@ def connect(instance, city_id: int, server, username: str) -> str:
 
 
 def start(make_instance, mastodon, cities=("berlin",), **options):
-    instance = make_instance(extra=MASTODON)
+    instance = make_instance(disabled=without("mastodon"), extra=MASTODON)
     ids = {name: instance.create_city(name) for name in cities}
     instance.start()  # makes the plugin's tables
     accounts = {name: connect(instance, ids[name], mastodon, f"tf_{name}") for name in cities}
@@ -105,7 +105,7 @@ def test_45_mentions_at_once_are_all_handled_once(make_instance, mastodon):
 
 
 def test_old_mentions_are_not_replayed_when_an_account_is_connected(make_instance, mastodon):
-    instance = make_instance(extra=MASTODON)
+    instance = make_instance(disabled=without("mastodon"), extra=MASTODON)
     berlin = instance.create_city("berlin")
     instance.start()
     mastodon.add_account("tf_old")
@@ -162,7 +162,7 @@ def test_a_revoked_token_marks_the_account_inactive_with_the_reason(make_instanc
 
 def test_a_hanging_instance_does_not_slow_another_city(make_instance, mastodon):
     with MastodonServer() as slow:
-        instance = make_instance(extra=MASTODON)
+        instance = make_instance(disabled=without("mastodon"), extra=MASTODON)
         berlin, hamburg = instance.create_city("berlin"), instance.create_city("hamburg")
         instance.start()
         connect(instance, berlin, slow, "tf_berlin")
@@ -199,7 +199,7 @@ def test_a_bot_killed_between_posting_and_marking_posts_once(make_instance, mast
 def test_a_status_mentioning_two_of_a_citys_accounts_is_one_report(make_instance, mastodon):
     """The city has an account on two instances; one status mentions both. Each instance
     knows it under its own id, with the one URI its author's server gave it."""
-    instance = make_instance(extra=MASTODON)
+    instance = make_instance(disabled=without("mastodon"), extra=MASTODON)
     berlin = instance.create_city("berlin")
     instance.start()
     with MastodonServer(private_mentions_policy="filter") as other:
@@ -273,7 +273,7 @@ def test_a_suspended_account_is_marked_inactive(make_instance, mastodon):
 
 
 def test_a_version_2_account_relays_what_came_after_version_2_stopped(make_instance, mastodon):
-    instance = make_instance(extra=MASTODON)
+    instance = make_instance(disabled=without("mastodon"), extra=MASTODON)
     berlin = instance.create_city("berlin")
     instance.start()
     account = mastodon.add_account("tf_v2")

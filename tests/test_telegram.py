@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from instance import wait_for
+from instance import wait_for, without
 from telegram_server import TelegramServer
 from test_mail import Browser
 
@@ -43,8 +43,8 @@ def connect(instance, city_id: int, server, username: str, subscribers=0):
 
 def start(make_instance, telegram, cities=("berlin",), subscribers=0, long_poll=1,
           supervisor=None, database_url=None):
-    instance = make_instance(extra=settings(telegram, long_poll), supervisor=supervisor,
-                             database_url=database_url)
+    instance = make_instance(disabled=without("telegram"), extra=settings(telegram, long_poll),
+                             supervisor=supervisor, database_url=database_url)
     ids = {name: instance.create_city(name) for name in cities}
     instance.start()  # makes the plugin's tables
     made = {name: connect(instance, ids[name], telegram, f"tf_{name}_bot", subscribers)
@@ -263,7 +263,7 @@ def test_a_report_routed_during_a_30_s_long_poll_is_sent_within_a_second(make_in
 
 def test_a_version_2_bot_keeps_its_subscribers_and_begins_after_version_2(make_instance,
                                                                           telegram):
-    instance = make_instance(extra=settings(telegram))
+    instance = make_instance(disabled=without("telegram"), extra=settings(telegram))
     berlin = instance.create_city("berlin")
     instance.start()
     bot = telegram.add_bot("tf_berlin_bot")
@@ -312,7 +312,7 @@ def test_two_cities_on_postgresql_with_chat_ids_beyond_32_bits(make_instance, po
 
 def test_an_organiser_connects_the_bot_on_the_running_web_ui_and_riders_use_it(make_instance,
                                                                                telegram):
-    instance = make_instance(extra=settings(telegram))
+    instance = make_instance(disabled=without("telegram"), extra=settings(telegram))
     berlin = instance.create_city("berlin")
     instance.start()
     bot = telegram.add_bot("tf_berlin_bot")

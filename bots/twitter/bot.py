@@ -10,13 +10,15 @@ sent it: mentions and links are taken out of its text, and no log line names an 
 """
 from __future__ import annotations
 
+import html
 import logging
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
 
 import db
-from bots import Account, Bot, Refused, Report, TryLater, Undeliverable
+from bots import Account, Bot, CredentialsRefused, Refused, Report, TryLater, Undeliverable
 from config import Setting
 
 from . import client, text
@@ -62,20 +64,23 @@ def label(handle) -> str:
 
 @dataclass
 class Incoming:
-    """A mention or a direct message as received, and the watermark after it."""
-    kind: str          # "tweet" or "dm"
+    """A mention or a direct message as received, and the watermark after it ("mark": only a
+    baseline, nothing to relay)."""
+    kind: str          # "tweet", "dm" or "mark"
     id: str
     text: str
     author_id: int
     in_reply_to: int | None
     repost: bool
+    created: float | None
     cursor: str
 
 
-def cursors(watermark: str | None) -> tuple[str | None, str | None]:
-    """The watermark "<last mention id>/<last direct message id>" ("-": none yet)."""
-    mention, _, message = (watermark or "-/-").partition("/")
-    return (None if mention in ("", "-") else mention), (None if message in ("", "-") else message)
+def cursors(watermark: str | None) -> tuple[str, str]:
+    """The watermark "<last mention id>/<last direct message id>": "-" none yet, "?" no
+    baseline yet (that kind was not read so far)."""
+    mention, _, message = (watermark or "?/?").partition("/")
+    return mention or "?", message or "?"
 
 
 class TwitterBot(Bot):
@@ -93,6 +98,8 @@ class TwitterBot(Bot):
                                  "mentions (each read of a post is billed)", minimum=1.0),
         "timeout": Setting(20.0, "float", "seconds a request to X may take", minimum=1.0,
                            maximum=50.0),
+        "max_age": Setting(30, "int", "minutes after which a mention or message read late (the "
+                           "bot was down or waiting) is too old to relay", minimum=1),
     }
 
     def __init__(self, account, settings, sessions):
@@ -134,90 +141,150 @@ class TwitterBot(Bot):
         with self.sessions() as session:
             row = session.get(TwitterAccount, int(self.account.id))
             handle = session.get(TwitterHandle, row.id)
-            token, secret, self.user_id = row.client_id, row.client_secret, row.user_id
+            self.user_id = row.user_id
             self.username = handle.username if handle is not None else ""
-        self.me = x_user_id(token)  # no request: the token says who the account is
-        options = self.options
+            tokens = (row.client_id, row.client_secret)
+        self.me = x_user_id(tokens[0])  # no request: the token says who the account is
         # One client each for the receive thread and the main thread (a requests session is
         # not made for two threads).
-        self.receiving, self.sending = (
-            client.make_client(options.consumer_key, options.consumer_secret, token, secret,
-                               options.api_url, options.timeout) for _ in range(2))
+        self.receiving, self.sending = self._client(tokens), self._client(tokens)
+        # One receive must end well inside the heartbeat (it holds it while it runs).
+        self.receive_budget = self.settings.supervisor.heartbeat_timeout / 2
 
+    def _client(self, tokens):
+        made = client.make_client(self.options.consumer_key, self.options.consumer_secret,
+                                  *tokens, self.options.api_url, self.options.timeout)
+        made.tokens = tokens
+        return made
+
+    # --- the token --------------------------------------------------------------------------
+    def _stored_tokens(self):
+        with self.sessions() as session:
+            row = session.get(TwitterAccount, int(self.account.id))
+            return (row.client_id, row.client_secret) if row is not None else (None, None)
+
+    def _current(self, name: str):
+        """This thread's client ("receiving", "sending"), made anew when the organisers
+        connected the same X account again (a new token after they changed its permissions);
+        another account, or none, is not this process's: main stops it meanwhile."""
+        current = getattr(self, name)
+        tokens = self._stored_tokens()
+        if tokens == current.tokens:
+            return current
+        if x_user_id(tokens[0]) != self.me:
+            raise TryLater("the city's X account was disconnected or replaced", delay=5.0)
+        fresh = self._client(tokens)
+        setattr(self, name, fresh)
+        log.info("the account's new token is used from now on")
+        return fresh
+
+    def _call(self, name: str, method: str, *args, **kwargs):
+        """client.call on this thread's client; a token X refuses ends the account only if it
+        is still the stored one (else a new one was connected meanwhile)."""
+        api = self._current(name)
+        try:
+            return client.call(api, method, *args, **kwargs)
+        except CredentialsRefused:
+            if self._stored_tokens() != api.tokens:
+                raise TryLater("the account's token was replaced", delay=1.0) from None
+            raise
+
+    # --- receiving -------------------------------------------------------------------------
     def reading(self) -> bool:
         return bool(self.options.read_mentions or self.options.read_direct_messages)
 
     def first_watermark(self):
-        """After the newest mention and direct message, so that old ones are not replayed;
-        a version 2 account after the last ones version 2 handled. Reading nothing: no request."""
-        if not self.reading():
-            return None
-        if not self.username:  # version 2 kept no handle: learnt once, while reading anyway
-            me = client.call(self.receiving, "get_me").data
-            self.username = me.username
-            with self.sessions.begin() as session:
-                session.merge(TwitterHandle(account_id=int(self.account.id), x_user_id=self.me,
-                                            username=me.username))
+        """After the version 2 ones where there are; else "?": each part's baseline is set at
+        the first read that uses it (reads switched on later do not replay old mentions)."""
         with self.sessions() as session:
             seen_tweet = session.scalar(select(func.max(TwitterSeenTweet.tweet_id)).where(
                 TwitterSeenTweet.user_id == self.user_id))
             seen_dm = session.scalar(select(TwitterSeenDM.message_id).where(
                 TwitterSeenDM.twitter_accounts_id == int(self.account.id))
                 .order_by(TwitterSeenDM.id.desc()))
-        mention = str(seen_tweet) if seen_tweet else None
-        message = seen_dm or None
-        if self.options.read_mentions and mention is None:
-            newest = client.call(self.receiving, "get_users_mentions", self.me, max_results=5,
-                                 user_auth=True)
-            mention = (newest.meta or {}).get("newest_id")
-        if self.options.read_direct_messages and message is None:
-            newest = client.call(self.receiving, "get_direct_message_events", max_results=1,
-                                 event_types="MessageCreate")
-            message = str(newest.data[0].id) if newest.data else None
-        return f"{mention or '-'}/{message or '-'}"
+        return f"{seen_tweet or '?'}/{seen_dm or '?'}"
 
     def recv_messages(self, watermark):
-        """Mentions after the watermark, then direct messages after it, each oldest first."""
+        """Mentions after the watermark, then direct messages after it, each oldest first; a
+        part without its baseline yet gets it (a marker message, nothing to relay)."""
         if not self.reading():
             return []
+        try:
+            return self._receive(watermark)
+        except client.Refused as error:  # a plan without reads, a token without DM access
+            raise TryLater(f"X refuses reading ({error.code}: {error}); if the instance's X "
+                           "plan does not include reading, set read_mentions = false (and "
+                           "read_direct_messages)", delay=900.0) from None
+
+    def _receive(self, watermark):
+        began = time.monotonic()
         mention, message = cursors(watermark)
+        if not self.username:  # version 2 kept no handle: learnt once, while reading anyway
+            self._learn_handle()
         found = []
-        if self.options.read_mentions:
-            for tweet in self._mentions(mention):
+        if self.options.read_mentions and mention == "?":
+            newest = self._call("receiving", "get_users_mentions", self.me, max_results=5,
+                                user_auth=True)
+            mention = (newest.meta or {}).get("newest_id") or "-"
+            found.append(Incoming("mark", mention, "", 0, None, False, None, ""))
+        elif self.options.read_mentions:
+            for tweet in self._mentions(None if mention in ("-", "?") else mention, began):
                 mention = str(tweet.id)
                 found.append(Incoming("tweet", str(tweet.id), tweet.text or "",
-                                      int(tweet.author_id or 0), _int(tweet.in_reply_to_user_id),
-                                      _repost(tweet), ""))
+                                      int(tweet.author_id or 0),
+                                      _int(tweet.in_reply_to_user_id), _repost(tweet),
+                                      _epoch(tweet.created_at), ""))
         for item in found:
-            item.cursor = f"{item.id}/{message or '-'}"
-        if self.options.read_direct_messages:
-            for event in self._messages(message):
+            item.cursor = f"{item.id if item.kind == 'tweet' else mention}/{message}"
+        if self.options.read_direct_messages and message == "?":
+            newest = self._call("receiving", "get_direct_message_events", max_results=1,
+                                event_types="MessageCreate")
+            message = str(newest.data[0].id) if newest.data else "-"
+            found.append(Incoming("mark", message, "", 0, None, False, None,
+                                  f"{mention}/{message}"))
+        elif self.options.read_direct_messages:
+            for event in self._messages(None if message in ("-", "?") else message, began):
                 found.append(Incoming("dm", str(event.id), event.text or "",
                                       int(event.sender_id or 0), None, False,
-                                      f"{mention or '-'}/{event.id}"))
+                                      _epoch(event.created_at), f"{mention}/{event.id}"))
         return found
 
-    def _mentions(self, since: str | None) -> list:
+    def _learn_handle(self) -> None:
+        me = self._call("receiving", "get_me").data
+        self.username = me.username
+        with self.sessions.begin() as session:
+            session.merge(TwitterHandle(account_id=int(self.account.id), x_user_id=self.me,
+                                        username=me.username))
+
+    def _in_time(self, began: float) -> None:
+        """Pages are read newest first: a receive cut short would skip the older ones, so one
+        that takes too long is given up whole (and tried again)."""
+        if time.monotonic() - began > self.receive_budget:
+            raise TryLater("X answered too slowly to read every page", delay=None)
+
+    def _mentions(self, since: str | None, began: float) -> list:
         """Every mention after `since` (X gives the newest page first), oldest first."""
         tweets, token = [], None
         for _ in range(MENTION_PAGES):
-            page = client.call(self.receiving, "get_users_mentions", self.me, since_id=since,
-                               max_results=100, pagination_token=token,
-                               tweet_fields=TWEET_FIELDS, user_auth=True)
+            self._in_time(began)
+            page = self._call("receiving", "get_users_mentions", self.me, since_id=since,
+                              max_results=100, pagination_token=token,
+                              tweet_fields=TWEET_FIELDS, user_auth=True)
             tweets += page.data or []
             token = (page.meta or {}).get("next_token")
             if not token:
                 break
         return sorted(tweets, key=lambda t: int(t.id))
 
-    def _messages(self, since: str | None) -> list:
+    def _messages(self, since: str | None, began: float) -> list:
         """Direct messages to the account after `since` (no since_id on X: newest pages until
         the last one handled), oldest first."""
         events, token = [], None
         for _ in range(DM_PAGES):
-            page = client.call(self.receiving, "get_direct_message_events",
-                               event_types="MessageCreate", max_results=100,
-                               pagination_token=token, dm_event_fields=DM_FIELDS)
+            self._in_time(began)
+            page = self._call("receiving", "get_direct_message_events",
+                              event_types="MessageCreate", max_results=100,
+                              pagination_token=token, dm_event_fields=DM_FIELDS)
             batch = page.data or []
             events += [e for e in batch if since is None or int(e.id) > int(since)]
             token = (page.meta or {}).get("next_token")
@@ -233,6 +300,8 @@ class TwitterBot(Bot):
         return f"{item.kind}:{item.id}"  # X's ids are unique on all of X
 
     def read(self, item):
+        if item.kind == "mark":
+            return None  # a baseline: nothing to relay
         if item.author_id == self.me:
             return Refused("a post of the city's own account")
         if item.repost:
@@ -240,8 +309,13 @@ class TwitterBot(Bot):
         if (item.kind == "tweet" and item.in_reply_to not in (None, self.me) and self.username
                 and not text.addressed_in_body(item.text, self.username)):
             # X puts the handles of everyone in a thread in front of a reply: the account is
-            # only part of the thread, the post is not addressed to it.
+            # only part of the thread, the post is not addressed to it. (A reply to one of the
+            # account's own posts is: riders answer a warning with "still there".)
             return Refused("a reply in a thread the account is part of, not addressed to it")
+        age = time.time() - item.created if item.created else 0
+        if age > self.options.max_age * 60:
+            return Refused(f"too old to relay (written {int(age // 60)} minutes before it was "
+                           "read)")
         return Report(text=text.report_text(item.text, self.username))
 
     # --- sending ---------------------------------------------------------------------------
@@ -259,7 +333,7 @@ class TwitterBot(Bot):
         """A mention this account received: reposted (its author made it public on X)."""
         tweet_id = report.network_message_id.split(":", 1)[1]
         try:
-            client.call(self.sending, "retweet", tweet_id)
+            self._call("sending", "retweet", tweet_id)
         except client.Refused as error:
             if error.code == 404:  # deleted by its author meanwhile: their choice
                 log.info("report %s: the mention is gone, not reposted", report.id)
@@ -267,35 +341,51 @@ class TwitterBot(Bot):
             self._post(report)  # the author blocked the account, …: its text instead
 
     def _post(self, report: Report) -> None:
-        """A new post; X refuses the same text twice: if our own last posts carry it, it is
-        sent (a resend after a crash), else it goes out with a small variation."""
+        """A new post. X refuses the same text twice: after an earlier attempt of this
+        delivery (a crash between post and mark) that is our own post, when it is among the
+        account's last ones (or cannot be read); else the text goes out with a variation."""
         wanted = text.fit(report.text)
+        tried_before = "post" in self.reached(report)
+        self.mark_reached(report, "post")  # before the request: a crash after it is known
         for attempt in range(3):
+            self.beat()
             body = wanted if attempt == 0 else text.variation(report.text, attempt)
             try:
-                client.call(self.sending, "create_tweet", text=body)
+                self._call("sending", "create_tweet", text=body)
                 return
             except client.Refused as error:
+                if account_refused(error):
+                    raise CredentialsRefused(f"X refuses the account's posts ({error.code}: "
+                                             f"{error}): connect the account again, allowing "
+                                             "Ticketfrei to post") from None
                 if not error.duplicate:
                     raise Undeliverable(report, f"X refuses this post ({error.code}): "
                                                 f"{error}") from None
-                if attempt == 0 and self._posted_lately(wanted):
+                if attempt == 0 and tried_before and self._posted_lately(wanted):
                     log.info("report %s was posted already (X refused it again)", report.id)
                     return
         raise Undeliverable(report, "X refuses this post as a duplicate")
 
     def _posted_lately(self, body: str) -> bool:
         """Whether one of the account's last posts has this text (links as X shortened them
-        are left out of the comparison). Without reads allowed, a duplicate is taken as ours."""
-        if not self.reading():
+        are left out of the comparison). Where mentions may not be read, it is taken as ours."""
+        if not self.options.read_mentions:
             return True
         try:
-            page = client.call(self.sending, "get_users_tweets", self.me, max_results=10,
-                               user_auth=True)
+            page = self._call("sending", "get_users_tweets", self.me, max_results=10,
+                              user_auth=True)
         except (client.Refused, TryLater, OSError) as error:
             log.info("the account's last posts could not be read: %s", type(error).__name__)
-            return False
+            return True  # most likely ours: an earlier attempt of this very delivery
         return any(_plain(t.text) == _plain(body) for t in page.data or [])
+
+
+def account_refused(error: client.Refused) -> bool:
+    """A 403 about the account, not the post: an app authorised without the right to post,
+    a suspended or locked account."""
+    detail = str(error).lower()
+    return (error.code == 403 and ((error.problem or "").endswith("oauth1-permissions")
+                                   or "suspended" in detail or "locked" in detail))
 
 
 def _int(value) -> int | None:
@@ -305,10 +395,18 @@ def _int(value) -> int | None:
         return None
 
 
+def _epoch(value) -> float | None:
+    try:
+        return value.timestamp() if value is not None else None
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def _repost(tweet) -> bool:
     return any(getattr(r, "type", None) == "retweeted" or (isinstance(r, dict) and
                r.get("type") == "retweeted") for r in tweet.referenced_tweets or [])
 
 
 def _plain(body: str) -> str:
-    return " ".join(text.URL.sub("", body or "").split())
+    """A post's text for comparing: X escapes &, < and > in it and shortens its links."""
+    return " ".join(text.URL.sub("", html.unescape(body or "")).split())

@@ -35,6 +35,7 @@ tweepy facts this relies on (4.14 to 4.17):
 """
 from __future__ import annotations
 
+import logging
 import time
 
 import requests
@@ -45,10 +46,14 @@ from requests_oauthlib.oauth1_session import TokenMissing, TokenRequestDenied, V
 
 from bots import CredentialsRefused, TryLater
 
+# At DEBUG tweepy logs every answer's body: authors' ids, direct messages. Not in our log.
+logging.getLogger("tweepy").setLevel(logging.WARNING)
+
 API_URL = "https://api.twitter.com"          # what tweepy requests
 X_HOSTS = ("https://api.twitter.com", "https://api.x.com")  # rewritten to the configured host
 TIMEOUT = 20.0        # seconds, per connection attempt and per read
 MAX_WAIT = 900.0      # seconds: a rate-limit reset further ahead is not believed
+MIN_WAIT = 30.0       # seconds: a rate limit is waited for this long at least
 CREDITS_WAIT = 3600.0  # seconds: 402, the app's prepaid API credits are used up
 DUPLICATE = "You are not allowed to create a Tweet with duplicate content."
 REFUSED_TOKEN = "X refused the account's token: connect the account again"
@@ -251,4 +256,5 @@ def _wait(response) -> float:
     resets = used_up or ([window] if window is not None else [])
     if not resets:
         return 60.0
-    return min(max(1.0, max(resets) - time.time()), MAX_WAIT)
+    # A reset already past (our clock ahead of X's): not again within the second.
+    return min(max(MIN_WAIT, max(resets) - time.time()), MAX_WAIT)

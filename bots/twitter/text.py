@@ -13,9 +13,11 @@ import re
 MAX_WEIGHT = 280
 URL_WEIGHT = 23
 _LIGHT = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
-URL = re.compile(r"https?://\S+", re.IGNORECASE)
+# Links as X finds them: with a scheme, or a bare domain ("bvg.de/…"); counted 23 each (a
+# word such as "Hbf.Gleis" taken for one only makes a cut post shorter).
+URL = re.compile(r"(?:https?://\S+|\b(?:[\w-]+\.)+[a-z]{2,}(?:/\S*)?)", re.IGNORECASE)
 TCO = re.compile(r"https?://t\.co/\w+", re.IGNORECASE)
-MENTION = re.compile(r"(?<![\w@])@\w{1,15}\b")
+MENTION = re.compile(r"(?<![\w@＠])[@＠]\w{1,15}\b")  # X takes the full-width ＠ too
 LEADING_MENTIONS = re.compile(rf"^(?:\s*{MENTION.pattern})+[\s:,]*")
 
 
@@ -66,7 +68,8 @@ def addressed_in_body(text: str, own_username: str) -> bool:
     """Whether the text names the account after the run of handles a reply starts with: a
     reply in a thread the account is part of carries its handle only in that run."""
     body = LEADING_MENTIONS.sub("", text or "")
-    return re.search(rf"(?<![\w@])@{re.escape(own_username)}\b", body, re.IGNORECASE) is not None
+    return re.search(rf"(?<![\w@＠])[@＠]{re.escape(own_username)}\b", body,
+                     re.IGNORECASE) is not None
 
 
 def variation(text: str, attempt: int) -> str:
