@@ -34,10 +34,11 @@ import process
 
 log = logging.getLogger(__name__)
 
-# Version 2's lists for a new city (ref/ticketfrei2-schema.md).
+# The lists of a new city (ref/ticketfrei2-schema.md has version 2's).
+# Version 2's, with \b where a short token would hit inside common words ("feedback").
 DEFAULT_TRIGGER_PATTERNS = (
-    "kontroll?e", "konti", "db", "vgn", "vag", "zivil", "sicherheit", "uniform", "station",
-    "bus", "bahn", "tram", "linie", "nuernberg", "nürnberg", r"s\d", r"u\d\d?",
+    "kontroll?e", "konti", r"\bdb\b", "vgn", "vag", "zivil", "sicherheit", "uniform",
+    "station", "bus", "bahn", "tram", "linie", "nuernberg", "nürnberg", r"\bs\d", r"\bu\d\d?\b",
 )
 DEFAULT_BLOCKLIST = ("bastard",)
 
@@ -64,8 +65,6 @@ SWEEP_EVERY = 60.0
 
 # A report's words: letters and digits after Unicode normalisation; punctuation falls away.
 _WORD = re.compile(r"\w+")
-# A trigger must match at the start of a word: after the text's start or a non-word character.
-_WORD_START = r"(?:^|[^\pL\pN_])"
 # RE2's memory for compiling a list. Past it, compiling stops with "pattern too large", so even
 # a hostile list is refused in milliseconds. Every program within MAX_PROGRAM_SIZE fits (the
 # smallest program refused for memory measured about 55 000 instructions), and what the program
@@ -137,8 +136,9 @@ def _what(reason: str) -> str:
 
 def trigger_expression(patterns: list[str]) -> str:
     """The one expression the censor compiles for a city's patterns: any of them, in any case,
-    at the start of a word."""
-    return "(?i)" + _WORD_START + "(?:" + "|".join(f"(?:{p})" for p in patterns) + ")"
+    anywhere in the text, as version 2 matched them (German compounds: "Fahrkartenkontrolle"
+    is a warning); a pattern that wants whole words says so with \b."""
+    return "(?i)(?:" + "|".join(f"(?:{p})" for p in patterns) + ")"
 
 
 def _syntax_error(expression: str) -> str | None:

@@ -72,8 +72,10 @@
 
 <section id="patterns">
 <h2>Trigger patterns</h2>
-<p>A report is relayed when one of these matches at the start of a word (one per line;
-case does not matter; regular expressions such as <code>u\d\d?</code> for U1 to U99).</p>
+<p>A report is relayed when one of these matches anywhere in it, as in version 2 (one per line;
+case does not matter; regular expressions: <code>kontroll?e</code> also finds
+"Fahrkartenkontrolle"; <code>\bu\d\d?\b</code> finds U1 to U99 as a word of its own,
+<code>\b</code> marking a word's edge).</p>
 % problems = get('pattern_problems', [])
 % if problems:
 <div class="error" id="pattern-problems"><p>The censor cannot use all of your saved list:</p>

@@ -23,9 +23,17 @@ def test_db_pattern_does_not_match_inside_a_word():
     assert not judge("danke für das feedback")
 
 
-def test_pattern_must_match_at_the_start_of_a_word():
-    assert not judge("wau1 wau2", patterns=r"u\d\d?")
-    assert judge("in der u12 richtung", patterns=r"u\d\d?")
+@pytest.mark.parametrize("report, pattern", [("Fahrkartenkontrolle am Hbf", "kontroll?e"),
+                                             ("Ticketkontis im Nachtbus", "konti"),
+                                             ("Straßenbahn Linie 4", "bahn")])
+def test_a_pattern_matches_inside_a_compound_as_in_version_2(report, pattern):
+    assert judge(report, patterns=pattern)
+
+
+def test_a_pattern_with_word_boundaries_matches_whole_words_only():
+    assert not judge("wau1 wau2", patterns=r"\bu\d\d?\b")
+    assert judge("in der u12 richtung", patterns=r"\bu\d\d?\b")
+    assert judge("danke für das feedback", patterns="db")  # version 2's list: as it did
 
 
 @pytest.mark.parametrize("report", ["Bastard! Kontrolle U1", "BASTARD in der U1",

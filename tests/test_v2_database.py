@@ -74,11 +74,14 @@ def test_version_2_database_opens_in_place_and_its_city_is_served(make_instance)
     assert "<h1>Ticketfrei Nürnberg</h1>" in page and "<em>alles</em>" in page
     landing = urllib.request.urlopen(base + "/", timeout=10).read().decode()
     assert "Nürnberg" in landing
-    # The city's version 2 trigger list is what the censor applies.
+    # The city's version 2 trigger list is what the censor applies, with version 2's verdicts:
+    # anywhere in the text (a compound is a warning), and a text that matches none is refused.
     instance.send(1, "a", "Kontrolle in der U1")
-    instance.send(1, "a", "danke für das feedback")
-    wait_for(lambda: instance.posted(1, "b"), 20, what="the report relayed")
-    assert [row[2] for row in instance.posted()] == ["Kontrolle in der U1"]
+    instance.send(1, "a", "danke für die Info")
+    instance.send(1, "a", "Fahrkartenkontrolleure im Nachtbus")
+    wait_for(lambda: len(instance.posted(1, "b")) == 2, 20, what="the reports relayed")
+    assert [row[2] for row in instance.posted()] == ["Kontrolle in der U1",
+                                                     "Fahrkartenkontrolleure im Nachtbus"]
     instance.stop()
     conn = sqlite3.connect(path)
     after = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
