@@ -30,12 +30,14 @@ def test_generated_password_is_printed_once(make_instance):
     assert "password: " in out
 
 
-def test_new_city_gets_version_2_default_lists(make_instance):
+def test_new_city_gets_version_2_default_lists_with_whole_words_for_short_tokens(
+        make_instance):
     instance = make_instance()
     city = instance.create_city("leipzig")
     patterns = instance.sql("SELECT patterns FROM triggerpatterns t JOIN cities c "
                             "ON c.user_id = t.user_id WHERE c.id = :c", c=city)[0][0]
-    assert patterns.splitlines()[0] == "kontroll?e" and r"u\d\d?" in patterns.splitlines()
+    assert patterns.splitlines()[0] == "kontroll?e"
+    assert {r"\bdb\b", r"\bs\d", r"\bu\d\d?\b"} <= set(patterns.splitlines())
     assert instance.sql("SELECT words FROM badwords")[0][0] == "bastard"
 
 
