@@ -63,7 +63,7 @@ def revoke(instance, token: str | None, timeout: float) -> None:
     base = instance_base(instance.instance)
     try:
         client.api(base, timeout, token, instance.client_id, instance.client_secret
-                   ).revoke_access_token(allow_http=base.startswith("http://"))
+                   ).revoke_access_token(allow_http=client.plain_http(base))
     except (MastodonError, OSError, ValueError) as error:
         log.info("the instance did not revoke the token: %s", type(error).__name__)
 

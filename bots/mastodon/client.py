@@ -81,6 +81,11 @@ def base_url(address: str, private: bool = False) -> str:
     return f"{parts.scheme}://{netloc}{f':{port}' if port else ''}"
 
 
+def plain_http(base: str) -> bool:
+    """Whether Mastodon.py must allow http:// for this base URL (loopback only: base_url)."""
+    return base.startswith("http://")
+
+
 def _public(host: str, port: int) -> bool:
     """Whether every address the name resolves to is public (unresolvable: let the request
     fail and say so)."""

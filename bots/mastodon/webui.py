@@ -32,10 +32,6 @@ LOOKUP = [str(Path(__file__).resolve().parent), frontend.SITE_TEMPLATES]
 WEB_TIMEOUT = 10.0  # seconds: an organiser waits, and a frontend thread with them
 
 
-def _http(base: str) -> bool:
-    return base.startswith("http://")  # loopback only (client.base_url): tests, own machine
-
-
 def _app_for(session, base: str, redirect_uri: str):
     """The app of this instance registered for our callback, registered now if there is none.
     Version 2's registrations have another callback and are not used for connecting."""
@@ -144,7 +140,7 @@ def make_app(settings, sessions, notify_main):
             url = client.api(base, WEB_TIMEOUT, client_id=client_id,
                              client_secret=secret).auth_request_url(
                 client_id=client_id, redirect_uris=callback, scopes=client.SCOPES, state=state,
-                allow_http=_http(base))
+                allow_http=client.plain_http(base))
         except client.AddressError as error:
             return frontend.back_to_settings(NAME, str(error))
         except (MastodonError, OSError, ValueError, TypeError):  # its OAuth metadata
@@ -171,7 +167,7 @@ def make_app(settings, sessions, notify_main):
                 api = client.api(base, WEB_TIMEOUT, client_id=row.client_id,
                                  client_secret=row.client_secret)
             token = api.log_in(code=query.getunicode("code"), redirect_uri=callback,
-                               scopes=client.SCOPES, allow_http=_http(base))
+                               scopes=client.SCOPES, allow_http=client.plain_http(base))
             me = _verified(base, token)
         except client.AddressError as error:
             return frontend.back_to_settings(NAME, str(error))

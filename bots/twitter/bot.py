@@ -316,7 +316,7 @@ class TwitterBot(Bot):
         if age > self.options.max_age * 60:
             return Refused(f"too old to relay (written {int(age // 60)} minutes before it was "
                            "read)")
-        return Report(text=text.report_text(item.text, self.username))
+        return Report(text=text.report_text(item.text))
 
     # --- sending ---------------------------------------------------------------------------
     def send_messages(self, reports):

@@ -55,7 +55,7 @@ def fit(text: str, limit: int = MAX_WEIGHT) -> str:
     return kept + "…"
 
 
-def report_text(text: str, own_username: str) -> str:
+def report_text(text: str) -> str:
     """A mention's text as a report: the run of handles a reply starts with (the thread's
     people), every other @mention and the t.co links (a photo's link among them) taken out."""
     text = LEADING_MENTIONS.sub("", text or "")
