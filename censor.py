@@ -150,6 +150,10 @@ def _syntax_error(expression: str) -> str | None:
     return None
 
 
+# RE2's reasons where the organiser most likely meant the character itself: "(zivil", "*bahn".
+_LITERAL_HINT_FOR = ("missing )", "missing ]", "unexpected )", "no argument for repetition")
+
+
 def check_pattern(line: int, pattern: str) -> None:
     """PatternError if one line cannot be a trigger pattern: too long, not valid RE2 on its own,
     or not closed within its line as the combined expression needs (`\\Qfoo` would quote the
@@ -159,6 +163,8 @@ def check_pattern(line: int, pattern: str) -> None:
                                              f"at most {MAX_PATTERN_LENGTH} are allowed")
     reason = _syntax_error(pattern)
     if reason:
+        if reason.startswith(_LITERAL_HINT_FOR):
+            reason += "; to find the character itself, put a \\ before it"
         raise PatternError.at(line, pattern, reason)
     reason = _syntax_error(f"(?:{pattern})")
     if reason:
@@ -202,15 +208,27 @@ def compile_trigger(patterns: list[str]):
     return trigger
 
 
-def check_patterns(text: str) -> list[str]:
+def check_patterns(text: str, stored: str = "") -> list[str]:
     """The patterns of a trigger list, one per line, as they are to be stored; PatternError for
-    the first bad line, or for the list as a whole, checked exactly as the censor compiles it."""
+    the first bad line, or for the list as a whole, checked exactly as the censor compiles it.
+    A bad line that is in the `stored` list already (version 2 did not check its patterns) may
+    stay: the censor leaves it out as before, and the organisers can save their other changes
+    without first learning regular expressions."""
     numbered = _lines(text)
     patterns = [pattern for _line, pattern in numbered]
     _check_list_size(patterns)  # before any compiling: an oversized list costs nothing
+    kept = {pattern for _line, pattern in _lines(stored)}
+    usable = []
     for line, pattern in numbered:
-        check_pattern(line, pattern)
-    compile_trigger(patterns)
+        try:
+            check_pattern(line, pattern)
+            usable.append(pattern)
+        except PatternError:
+            if pattern not in kept:
+                raise
+    if patterns and not usable:
+        raise PatternError(f"none of its {len(patterns)} patterns is valid")
+    compile_trigger(usable)
     return patterns
 
 

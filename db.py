@@ -7,11 +7,15 @@ Every process makes its own engine after it starts: an engine never crosses a fo
 """
 from __future__ import annotations
 
+import os
+import sqlite3
 import time
+from contextlib import closing
+from pathlib import Path
 
 from sqlalchemy import (Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
                         UniqueConstraint, create_engine, delete, event, select)
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -230,6 +234,14 @@ class LoginFailure(Base):
     last_at: Mapped[float] = mapped_column(Float, default=time.time)
 
 
+class InstanceFlag(Base):
+    """A decision the operator made for the whole instance, e.g. that the upgrade from version
+    2 is final (user.finish_upgrade)."""
+    __tablename__ = "instance_flags"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    set_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+
 class OAuthState(Base):
     """A bot's OAuth connect flow under way (frontend.oauth_start): binds the `state` sent to
     the network to the organiser's city and the plugin, until the callback takes it (once) or
@@ -351,3 +363,66 @@ def create_schema(engine: Engine) -> None:
             if attempt == 4:
                 raise
             time.sleep(0.1 * (attempt + 1))
+
+
+# --- Backup ------------------------------------------------------------------------------------
+
+class BackupError(Exception):
+    pass
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite database URL; None for another database or an in-memory one."""
+    if not url.startswith("sqlite"):
+        return None
+    database = make_url(url).database
+    return Path(database) if database and database != ":memory:" else None
+
+
+def backup_sqlite(url: str, target: Path, busy_timeout: float = 30.0,
+                  force: bool = False) -> dict:
+    """A consistent copy of a SQLite database, also while it is in use: SQLite's online backup
+    API in one step, i.e. one read transaction, which in WAL mode holds up no writer. It is
+    written next to `target` and moved there once complete and checked, so a failed backup
+    leaves no half file; the copy is in rollback-journal mode (one file, as version 2 had
+    it). `target` may be a directory: the copy is named there by the time. The source is
+    opened as it is (not through make_engine): backing up a version 2 database before the
+    upgrade changes nothing in it. Returns what the copy holds."""
+    source = sqlite_path(url)
+    if source is None:
+        raise BackupError("the database is not a SQLite file")
+    if not source.is_file():
+        raise BackupError(f"there is no database at {source}")
+    if target.is_dir():
+        target = target / time.strftime("ticketfrei-%Y%m%d-%H%M%S.sqlite")
+    names = {source.resolve(), *(source.resolve().with_name(source.name + end)
+                                 for end in ("-wal", "-shm", "-journal"))}
+    if target.resolve() in names:
+        raise BackupError(f"{target} is the database itself")
+    if target.exists() and not force:
+        raise BackupError(f"{target} exists (--force replaces it)")
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        # closing(): a sqlite3 connection's own context manager commits, it does not close
+        with closing(sqlite3.connect(source, timeout=busy_timeout)) as src, \
+                closing(sqlite3.connect(partial)) as copy:
+            src.backup(copy)  # pages=-1: all in one step
+            copy.execute("PRAGMA journal_mode=DELETE")
+            check = copy.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise BackupError(f"the copy does not check out: {check}")
+            figures = dict(path=str(target), size=partial.stat().st_size,
+                           **{table: _count(copy, table) for table in ("cities", "reports")})
+        os.replace(partial, target)
+    except sqlite3.Error as error:
+        raise BackupError(f"the backup failed: {error}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    return figures
+
+
+def _count(connection, table: str) -> int | None:
+    try:
+        return connection.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+    except sqlite3.OperationalError:  # not there (a version 2 database has no reports)
+        return None

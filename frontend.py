@@ -59,9 +59,17 @@ _LOOKUP = [SITE_TEMPLATES]
 site = SimpleNamespace()
 
 
-def render_markdown(text: str | None) -> str:
-    """Organisers' Markdown as HTML that cannot carry script to a visitor."""
-    return nh3.clean(_markdown.render(text or ""), url_schemes={"http", "https", "mailto"})
+def render_markdown(text: str | None, top: int = 1) -> str:
+    """Organisers' Markdown as HTML that cannot carry script to a visitor. Its headings start
+    at level `top`: a text inside a section under an <h2> gets top=3, so that its "# …" does
+    not make a second <h1> on the page (version 2's mail texts begin with one)."""
+    env = {}
+    tokens = _markdown.parse(text or "", env)
+    for token in tokens:
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{min(6, int(token.tag[1]) + top - 1)}"
+    html = _markdown.renderer.render(tokens, _markdown.options, env)
+    return nh3.clean(html, url_schemes={"http", "https", "mailto"})
 
 
 # --- helpers for this app and for the bots' web UIs ------------------------------------------
@@ -377,6 +385,8 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
         if bots.has_module(name, "webui.py"):
             webui = importlib.import_module(f"bots.{name}.webui")
             app.mount(f"/bots/{name}/", webui.make_app(settings, sessions, notify_main))
+            if hasattr(webui, "make_v2_app"):
+                app.mount(f"/city/{name}/", webui.make_v2_app(settings, sessions, notify_main))
     return app
 
 

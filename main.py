@@ -551,6 +551,10 @@ def cmd_run(args, settings, plugins) -> int:
         # starts, so that no two processes sign with secrets of their own.
         with sessions.begin() as session:
             user.ensure_instance_secret(session)
+            if not user.upgrade_finished(session) and user.v2_password_count(session):
+                log.info("%d organiser account(s) keep version 2 password hashes, so that "
+                         "version 2 can still log them in, until `ticketfrei upgrade --finish`",
+                         user.v2_password_count(session))
         return Supervisor(settings, plugins, sessions).run()
     finally:
         _pid_path(settings).unlink(missing_ok=True)
@@ -666,6 +670,58 @@ def cmd_city(args, settings, plugins) -> int:
     return 0
 
 
+def cmd_backup(args, settings, plugins) -> int:
+    url = settings.database.url
+    if db.sqlite_path(url) is None:
+        print("ticketfrei: the database is not a SQLite file: back up PostgreSQL with its own "
+              "tool, which takes a consistent copy while the instance runs, e.g.\n"
+              "  pg_dump --format=custom --file=ticketfrei.dump DATABASE\n"
+              "and restore it with pg_restore --dbname=DATABASE ticketfrei.dump",
+              file=sys.stderr)
+        return 2
+    try:
+        copy = db.backup_sqlite(url, Path(args.path), settings.database.busy_timeout,
+                                force=args.force)
+    except db.BackupError as error:
+        print(f"ticketfrei: {error}", file=sys.stderr)
+        return 1
+    held = ", ".join(f"{copy[t]} {t}" for t in ("cities", "reports") if copy[t] is not None)
+    print(f"backed up {db.sqlite_path(url)} to {copy['path']} ({copy['size'] / 2 ** 20:.1f} MiB"
+          f"{': ' + held if held else ''}); the copy checks out")
+    return 0
+
+
+UPGRADE_PENDING = """\
+The upgrade from version 2 is not final. Until it is, version 2's password hashes (scrypt)
+stay as they are, and a password changed in version 3 is stored in version 2's format: going
+back to version 2 (README, "Upgrading from version 2") keeps every organiser's login.
+`ticketfrei upgrade --finish` makes it final: from then on a login with a version 2 hash
+stores it as argon2id, which version 2 cannot read (that organiser can no longer log in to
+version 2). Nothing else changes: version 2's tables and columns stay as they are."""
+
+UPGRADE_FINISHING = """\
+Making the upgrade from version 2 final: from now on a login with a version 2 password hash
+stores it as argon2id, which version 2 cannot read; that organiser can no longer log in to
+version 2. Version 2's tables and columns stay as they are."""
+
+
+def cmd_upgrade(args, settings, plugins) -> int:
+    sessions = open_database(settings)
+    with sessions.begin() as session:
+        finished, count = user.upgrade_finished(session), user.v2_password_count(session)
+        if args.finish and not finished:
+            print(UPGRADE_FINISHING)
+            user.finish_upgrade(session)
+    print(f"organiser accounts with a version 2 password hash: {count}")
+    if finished:
+        print("the upgrade from version 2 was made final before: logins store argon2id hashes")
+    elif args.finish:
+        print("the upgrade from version 2 is final")
+    else:
+        print(UPGRADE_PENDING)
+    return 0
+
+
 def _password(args) -> tuple[str, bool]:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\n"), False
@@ -701,11 +757,20 @@ def parser() -> argparse.ArgumentParser:
     disable.add_argument("name")
     disable.add_argument("--reason", metavar="TEXT",
                          help="shown to the city's organisers and in `city list`")
+    backup = commands.add_parser("backup", help="a consistent copy of the SQLite database, also "
+                                                 "while the instance runs")
+    backup.add_argument("path", help="the copy's file, or a directory to name it in by the time")
+    backup.add_argument("--force", action="store_true", help="replace an existing file")
+    upgrade = commands.add_parser("upgrade", help="the upgrade from version 2: where it stands, "
+                                                  "and what --finish does")
+    upgrade.add_argument("--finish", action="store_true",
+                         help="make the upgrade final: logins store argon2id hashes")
     return top
 
 
 COMMANDS = {None: cmd_run, "run": cmd_run, "check-config": cmd_check_config,
-            "status": cmd_status, "city": cmd_city}
+            "status": cmd_status, "city": cmd_city, "backup": cmd_backup,
+            "upgrade": cmd_upgrade}
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -113,7 +113,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(passhash: str, password: str) -> bool:
     """Check argon2 hashes and version 2's scrypt ones (`$s1$0e0801$salt$key`)."""
-    if passhash.startswith("$s1$"):
+    if is_v2_hash(passhash):
         return _verify_v2_scrypt(passhash, password)
     try:
         return _hasher.verify(passhash, password)
@@ -121,8 +121,25 @@ def verify_password(passhash: str, password: str) -> bool:
         return False
 
 
-def needs_rehash(passhash: str) -> bool:
-    return passhash.startswith("$s1$") or _hasher.check_needs_rehash(passhash)
+def needs_rehash(passhash: str, upgrade_finished: bool) -> bool:
+    """Whether a login should store a new hash of the password. Version 2's scrypt hashes are
+    kept until the operator said the upgrade is final: version 2 cannot read ours, and
+    going back to it must not lock organisers out."""
+    if is_v2_hash(passhash):
+        return upgrade_finished
+    return _hasher.check_needs_rehash(passhash)
+
+
+def is_v2_hash(passhash: str) -> bool:
+    return passhash.startswith("$s1$")
+
+
+def hash_password_v2(password: str) -> str:
+    """A hash as version 2 made it (pylibscrypt's scrypt_mcf: N=2^14, r=8, p=1, 16 bytes of
+    salt, 64 of key), for a password changed before the upgrade is final."""
+    salt = os.urandom(16)
+    key = hashlib.scrypt(password.encode(), salt=salt, n=2 ** 14, r=8, p=1, dklen=64)
+    return f"$s1$0e0801${base64.b64encode(salt).decode()}${base64.b64encode(key).decode()}"
 
 
 def _verify_v2_scrypt(passhash: str, password: str) -> bool:
@@ -560,7 +577,8 @@ def login(session, email: str, password: str, attempt: Attempt) -> int | None:
         return None
     if not verify_password(row.passhash, password):
         return None
-    rehashed = hash_password(password) if needs_rehash(row.passhash) else None
+    rehashed = (hash_password(password)
+                if needs_rehash(row.passhash, upgrade_finished(session)) else None)
     _passed(session, attempt)
     if rehashed:
         row.passhash = rehashed
@@ -658,7 +676,33 @@ def change_password(session, user_id: int, old: str, new: str, keep_session: str
 
 def _set_password(session, row: db.User, password: str) -> None:
     check_new_password(password)
-    row.passhash = hash_password(password)
+    if is_v2_hash(row.passhash or "") and not upgrade_finished(session):
+        row.passhash = hash_password_v2(password)  # version 2 can still log this account in
+    else:
+        row.passhash = hash_password(password)
+
+
+# --- the upgrade from version 2 ---------------------------------------------------------------
+
+UPGRADE_FINISHED = "v2-upgrade-finished"
+
+
+def upgrade_finished(session) -> bool:
+    return session.get(db.InstanceFlag, UPGRADE_FINISHED) is not None
+
+
+def v2_password_count(session) -> int:
+    """Organiser accounts whose password hash is still version 2's."""
+    return session.scalar(select(func.count(db.User.id)).where(db.User.passhash.like("$s1$%")))
+
+
+def finish_upgrade(session) -> bool:
+    """Say the upgrade from version 2 is final: from now on a login stores its password's
+    hash as argon2id. False if it was said before."""
+    if upgrade_finished(session):
+        return False
+    session.add(db.InstanceFlag(name=UPGRADE_FINISHED))
+    return True
 
 
 # --- the organisers' city -----------------------------------------------------------------------
@@ -722,12 +766,12 @@ def save_texts(session, user_id: int, markdown: str | None = None,
 
 
 def save_patterns(session, user_id: int, text: str) -> None:
-    """Store a trigger list; a bad pattern, or a list over the censor's bounds, raises
-    censor.PatternError and nothing changes."""
+    """Store a trigger list; a new bad pattern, or a list over the censor's bounds, raises
+    censor.PatternError and nothing changes (a bad one stored before may stay, unused)."""
     if len(text) > MAX_LIST:
         raise UserError(f"a list may have at most {MAX_LIST} characters")
-    patterns = censor.check_patterns(text)
-    _list_row(session, db.TriggerPatterns, user_id).patterns = "\n".join(patterns)
+    row = _list_row(session, db.TriggerPatterns, user_id)
+    row.patterns = "\n".join(censor.check_patterns(text, stored=row.patterns or ""))
 
 
 def save_blocklist(session, user_id: int, text: str) -> None:

@@ -83,7 +83,9 @@ case does not matter; regular expressions: <code>kontroll?e</code> also finds
 % for problem in problems:
   <li>{{problem}}</li>
 % end
-</ul></div>
+</ul>
+<p>The other patterns are applied. A line marked “not used” may stay when you save the list;
+it is left out until you correct or remove it.</p></div>
 % end
 % for reason, count in get('set_aside', []):
 <p class="error set-aside">{{count}} report{{'' if count == 1 else 's'}} of the last 24 hours {{'was' if count == 1 else 'were'}} set aside, not relayed: {{reason}}</p>

@@ -349,6 +349,32 @@ def test_settings_page_shows_what_the_censor_could_not_use_and_set_aside(organis
            "cannot be used: the patterns together are too large" in page.text
 
 
+def test_stored_pattern_that_does_not_compile_is_shown_and_the_rest_still_relay(organiser):
+    """Version 2 stored patterns unchecked: "(zivil" (meant as the word) is left out alone."""
+    with organiser.sessions.begin() as session:
+        session.execute(update(db.TriggerPatterns).values(patterns="kontroll?e\n(zivil\nbahn"))
+        relayed = _report(session, organiser.city, "Zivilstreife in der Straßenbahn", "1")
+        refused = _report(session, organiser.city, "zwei in Zivil am Markt", "2")
+    organiser.censor.judge(relayed)
+    organiser.censor.judge(refused)
+    assert _verdict(organiser.sessions, relayed)[0] == db.ACCEPTED
+    assert _verdict(organiser.sessions, refused)[0] == db.REJECTED
+    page = organiser.get("/settings")
+    assert "not used: line 2: &#039;(zivil&#039; is not a valid pattern: missing )" in page.text
+    assert "put a \\ before it" in page.text
+    # The list can be saved with another change while the old line stays as it is …
+    token = _csrf(page)
+    saved = organiser.post("/settings/patterns", {"patterns": "kontroll?e\n(zivil\nbahn\ntram",
+                                                  "csrf": token})
+    assert "saved and in use" in saved.text and "not used: line 2" in saved.text
+    # … but a new bad line is refused with its reason, and nothing changes.
+    refused_page = organiser.post("/settings/patterns", {
+        "patterns": "kontroll?e\n(zivil\n[u", "csrf": token}, status=400)
+    assert "line 3" in refused_page.text and "missing ]" in refused_page.text
+    with organiser.sessions() as session:
+        assert session.scalar(select(db.TriggerPatterns.patterns)) == "kontroll?e\n(zivil\nbahn\ntram"
+
+
 # --- with real processes ------------------------------------------------------------------------
 
 def test_city_whose_stored_patterns_cannot_be_used_does_not_hold_up_another(make_instance):

@@ -94,7 +94,8 @@ def test_version_2_password_hash_still_verifies():
     passhash = v2_passhash("v2 password")
     assert user.verify_password(passhash, "v2 password")
     assert not user.verify_password(passhash, "wrong password")
-    assert user.needs_rehash(passhash)
+    assert user.needs_rehash(passhash, upgrade_finished=True)
+    assert not user.needs_rehash(passhash, upgrade_finished=False)  # `upgrade --finish`
 
 
 def test_new_passwords_are_hashed_with_argon2():

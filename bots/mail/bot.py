@@ -23,7 +23,7 @@ from bots import Account, Bot, Refused, Report, TryLater
 from config import Setting
 
 from . import parse
-from .db import MailCity, MailInbox, MailSubscriber, V2MailingList
+from .db import MailCity, MailInbox, MailSubscriber, V2MailingList, is_subscriber
 
 log = logging.getLogger(__name__)
 
@@ -182,15 +182,15 @@ class MailBot(Bot):
             if switch.v2_imported:
                 return
             city = session.get(db.City, self.account.city_id)
-            known = set(session.scalars(select(MailSubscriber.email).where(
-                MailSubscriber.city_id == city.id)))
+            known = {email.lower() for email in session.scalars(select(MailSubscriber.email)
+                                                                 .where(MailSubscriber.city_id == city.id))}
             taken = 0
             for email in session.scalars(select(V2MailingList.email).where(
                     V2MailingList.user_id == city.user_id)):
-                email = (email or "").strip().lower()
-                if user.EMAIL.match(email) and email not in known:
+                email = (email or "").strip()
+                if user.EMAIL.match(email) and email.lower() not in known:
                     session.add(MailSubscriber(city_id=city.id, email=email))
-                    known.add(email)
+                    known.add(email.lower())
                     taken += 1
             switch.v2_imported = True
         if taken:
@@ -244,7 +244,7 @@ class MailBot(Bot):
                     return
                 self._counted.add(row.id)
             answered = action == "subscribe" or session.scalar(select(MailSubscriber.id).where(
-                MailSubscriber.city_id == self._city.id, MailSubscriber.email == sender))
+                is_subscriber(self._city.id, sender)))
         if not answered:
             log.info("an unsubscribe command by mail was handled")
             return

@@ -3,7 +3,7 @@ Which subscriber a delivery reached is the core's ledger (db.DeliveryRecipient).
 import time
 
 from sqlalchemy import (Boolean, Float, Integer, LargeBinary, String, Text, UniqueConstraint, false,
-                        true)
+                        func, true)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db import Base
@@ -47,3 +47,12 @@ class MailSubscriber(Base):
     dropped: Mapped[bool] = mapped_column(Boolean, default=False)  # bounced for good: not mailed
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+def is_subscriber(city_id: int, email: str):
+    """The condition for a city's subscriber with this address. Addresses are stored as given
+    (a mail server may tell `Erika@` from `erika@`) and compared case-insensitively, as a
+    person typing an address expects; the database's lower() on both sides, so the
+    comparison is the same wherever it is made."""
+    return (MailSubscriber.city_id == city_id) & (
+        func.lower(MailSubscriber.email) == func.lower(email))

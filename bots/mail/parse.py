@@ -167,7 +167,7 @@ def _header(mail: Message, name: str) -> str:
 @_reading
 def sender(mail: Message) -> str | None:
     addresses = [address for _, address in getaddresses([_header(mail, "From")]) if "@" in address]
-    return db.clean_text(addresses[0].strip().lower()) if addresses else None
+    return db.clean_text(addresses[0].strip()) if addresses else None
 
 
 @_reading

@@ -5,10 +5,16 @@ mail page text). Uses frontend's helpers for logins, CSRF and pages.
 The subscribe form makes us mail any address: it is limited per address (bot.mail_allowed,
 shared with the commands by mail) and per client (SUBSCRIBES_PER_CLIENT an hour). Subscribing
 needs the city's list to be on; unsubscribing works at any time. Pages that carry a link's
-token are never cached."""
+token are never cached.
+
+make_v2_app serves version 2's public paths under /city/mail/: its subscribe page (a redirect to
+the city page's form) and the confirm and unsubscribe links of the mails it sent, whose tokens
+are JWTs signed with the key in version 2's `secret` table (kept, and ours too)."""
 import logging
+from urllib.parse import quote
 
 import bottle
+import jwt
 from sqlalchemy import delete, select
 
 import db
@@ -16,8 +22,9 @@ import frontend
 import mailer
 import user
 
-from .bot import MailBot, client_allowed, mail_allowed, send_confirmation
-from .db import MailCity, MailSubscriber
+from .bot import (MailBot, client_allowed, mail_allowed, send_confirmation, subscribe_token,
+                  unsubscribe_token)
+from .db import MailCity, MailSubscriber, is_subscriber
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +70,7 @@ def make_app(settings, sessions, notify_main):
     @app.post("/<name>/subscribe")
     def subscribe(name):
         frontend.check_csrf()
-        email = frontend.form("email", 300).strip().lower()
+        email = frontend.form("email", 300).strip()
         if not user.EMAIL.match(email) or len(email) > user.MAX_EMAIL:
             return _message("Not subscribed", "That is not an e-mail address.", 400)
         with sessions.begin() as session:
@@ -109,8 +116,7 @@ def make_app(settings, sessions, notify_main):
         with sessions.begin() as session:
             if _open_list(session, city_id) is None:
                 return _no_list()
-            row = session.scalar(select(MailSubscriber).where(
-                MailSubscriber.city_id == city_id, MailSubscriber.email == email))
+            row = session.scalar(select(MailSubscriber).where(is_subscriber(city_id, email)))
             if row is None:
                 session.add(MailSubscriber(city_id=city_id, email=email))
             else:  # subscribing again gives a dropped address another chance
@@ -134,8 +140,7 @@ def make_app(settings, sessions, notify_main):
         token = bottle.request.query.getunicode("token") or frontend.form("token", 2000)
         city_id, email = _read(token, "mail-unsubscribe")
         with sessions.begin() as session:
-            session.execute(delete(MailSubscriber).where(MailSubscriber.city_id == city_id,
-                                                         MailSubscriber.email == email))
+            session.execute(delete(MailSubscriber).where(is_subscriber(city_id, email)))
         return _message("Unsubscribed", "You will get no more mail from this list.")
 
     @app.post("/<name>/settings")
@@ -152,5 +157,66 @@ def make_app(settings, sessions, notify_main):
                 user.save_texts(session, city.user_id, mail_md=frontend.form("mail_md"))
         notify_main()
         return frontend.back_to_settings("mail")
+
+    return app
+
+
+# --- version 2's links -----------------------------------------------------------------------
+
+def _read_v2(sessions, token: str) -> tuple[int, str]:
+    """(city id, address) of a version 2 link's token: an HS256 JWT {"email", "city"} (city
+    as version 2 named it) signed with a key of the `secret` table; a 400 page otherwise. A
+    token of ours cannot pass for one: ours have two parts, a JWT three."""
+    with sessions() as session:
+        keys = session.scalars(select(db.Secret.secret).order_by(db.Secret.id.desc())).all()
+        for key in keys:
+            try:
+                claims = jwt.decode(token, bytes(key), algorithms=["HS256"],
+                                    options={"require": ["email", "city"]})
+                break
+            except jwt.InvalidTokenError:
+                continue
+        else:
+            bottle.abort(400, "This link does not work: this link is not valid.")
+        email, name = claims["email"], claims["city"]
+        city = user.find_city(session, name) if isinstance(name, str) else None
+    if not isinstance(email, str) or not user.EMAIL.match(email.strip()) or city is None:
+        bottle.abort(400, "This link does not work: this link is not valid.")
+    return city.id, email.strip()
+
+
+def make_v2_app(settings, sessions, notify_main):
+    """Version 2's public paths of the mailing list, mounted at /city/mail/. Its links confirm
+    and unsubscribe through our own pages: a GET only shows the button (mail scanners open
+    links), and the button posts a token of ours to the routes above."""
+    app = bottle.Bottle()
+
+    @app.get("/<name>")
+    def subscribe_page(name):
+        with sessions() as session:
+            city = user.city_page(session, name)
+        if city is None:
+            bottle.response.status = 404
+            return frontend.page("unknown_city", name=name)
+        bottle.redirect(f"/city/{quote(city.name)}#subscribe", 302)
+
+    @app.get("/confirm/<token>")
+    def confirm(token):
+        frontend.no_store()
+        city_id, email = _read_v2(sessions, token)
+        with sessions() as session:
+            if _open_list(session, city_id) is None:
+                return _no_list()
+        return frontend.page("confirm_action", action="/bots/mail/confirm", title="Subscribe",
+                             token=subscribe_token(frontend.signing_secret(), city_id, email),
+                             button="Yes, send me the reports")
+
+    @app.get("/unsubscribe/<token>")
+    def unsubscribe(token):
+        frontend.no_store()
+        city_id, email = _read_v2(sessions, token)
+        return frontend.page("confirm_action", action="/bots/mail/unsubscribe",
+                             token=unsubscribe_token(frontend.signing_secret(), city_id, email),
+                             title="Unsubscribe", button="Unsubscribe")
 
     return app
