@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import tempfile
 import time
 from contextlib import closing
 from pathlib import Path
@@ -315,8 +316,9 @@ _CONTROL = {c: None for c in [*range(0, 9), 11, 12, *range(14, 32), 127,
 
 # --- Engine and sessions ---------------------------------------------------------------------
 
-def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
-    """An engine for this process. SQLite gets WAL and a busy timeout: many processes write."""
+def make_engine(url: str, busy_timeout: float = 30.0, wal: bool = True) -> Engine:
+    """An engine for this process. SQLite gets WAL and a busy timeout: many processes write.
+    wal=False leaves the journal mode as it is (a command that only reads)."""
     if url.startswith("sqlite"):
         # hide_parameters: an error's text (logged, shown in status) never carries report text.
         engine = create_engine(url, connect_args={"timeout": busy_timeout}, hide_parameters=True)
@@ -324,7 +326,8 @@ def make_engine(url: str, busy_timeout: float = 30.0) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            if wal:
+                cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
@@ -395,13 +398,21 @@ def backup_sqlite(url: str, target: Path, busy_timeout: float = 30.0,
         raise BackupError(f"there is no database at {source}")
     if target.is_dir():
         target = target / time.strftime("ticketfrei-%Y%m%d-%H%M%S.sqlite")
-    names = {source.resolve(), *(source.resolve().with_name(source.name + end)
-                                 for end in ("-wal", "-shm", "-journal"))}
-    if target.resolve() in names:
+    real = source.resolve()  # SQLite's -wal and -shm sit next to the file a symlink names
+    own = {real, *(real.with_name(real.name + end) for end in ("-wal", "-shm", "-journal"))}
+    if target.resolve() in own or (target.exists() and os.path.samefile(target, real)):
         raise BackupError(f"{target} is the database itself")
     if target.exists() and not force:
         raise BackupError(f"{target} exists (--force replaces it)")
-    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        # Made anew and ours alone (O_EXCL, 0600), whoever else may write the directory.
+        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
+                                        dir=target.parent)
+    except OSError as error:
+        raise BackupError(f"cannot write the copy into {target.parent}: "
+                          f"{error.strerror}") from None
+    os.close(handle)
+    partial = Path(name)
     try:
         # closing(): a sqlite3 connection's own context manager commits, it does not close
         with closing(sqlite3.connect(source, timeout=busy_timeout)) as src, \
@@ -415,7 +426,9 @@ def backup_sqlite(url: str, target: Path, busy_timeout: float = 30.0,
                            **{table: _count(copy, table) for table in ("cities", "reports")})
         os.replace(partial, target)
     except sqlite3.Error as error:
-        raise BackupError(f"the backup failed: {error}") from None
+        raise BackupError(f"the backup of {source} to {target} failed: {error}") from None
+    except OSError as error:
+        raise BackupError(f"the copy could not be put at {target}: {error.strerror}") from None
     finally:
         partial.unlink(missing_ok=True)
     return figures

@@ -30,10 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from sqlalchemy.exc import SQLAlchemyError
+
 import bots
 import censor
 import config
 import db
+import forkparent
 import frontend
 import process
 import user
@@ -115,7 +118,8 @@ class Child:
     name: str
     kind: str
     target: Callable
-    heartbeat: Any
+    heartbeat: Any                # .value: monotonic time of the child's last beat
+    slot: int = -1                # its heartbeat slot in the shared memory (forkparent)
     bot: dict = field(default_factory=dict)
     watch_heartbeat: bool = True
     process: Any = None
@@ -161,12 +165,14 @@ class Supervisor:
         # Status rows are written from the supervising thread: a busy SQLite (another process
         # holding the write lock) must delay them by at most a moment, never supervision.
         self.status_sessions = db.make_sessions(db.make_engine(settings.database.url, 1.0))
-        self.mp = multiprocessing.get_context("forkserver")
-        self.mp.set_forkserver_preload(self._preload())
         # Only main holds the write end: children see EOF on theirs when main dies.
-        self.lifeline, self._lifeline_keep = self.mp.Pipe(duplex=False)
+        self.lifeline, self._lifeline_keep = multiprocessing.Pipe(duplex=False)
+        self.heartbeats = forkparent.Heartbeats()
+        self.forks = forkparent.ForkParent(settings, self._preload(), self.heartbeats,
+                                           self.lifeline.fileno())
+        self._fork_parent_retry = 0.0
         # Wakes the listener when a child's pipe is added.
-        self._wake_listener, self._poke_listener = self.mp.Pipe(duplex=False)
+        self._wake_listener, self._poke_listener = multiprocessing.Pipe(duplex=False)
         self.children: dict[tuple, Child] = {}
         self.by_name: dict[str, Child] = {}
         self.pipes: dict[Any, Child] = {}  # main's end of each child's pipe
@@ -176,18 +182,12 @@ class Supervisor:
         self.wake = threading.Event()
 
     def _preload(self) -> list[str]:
-        # Imported once in the fork server: every bot process shares the code copy-on-write.
-        modules = ["config", "db", "process", "user", "censor", "frontend", "bots",
-                   "sqlalchemy", "sqlalchemy.orm", "sqlalchemy.dialects.sqlite",
-                   "bottle", "waitress", "re2", "argon2", "markdown_it", "nh3"]
+        """What the fork parent imports besides every enabled plugin's bot and db modules
+        (forkparent): what a bot needs, and not the web stack, which only the frontend uses."""
+        modules = ["config", "db", "process", "bots", "user", "censor",
+                   "sqlalchemy.dialects.sqlite.pysqlite"]
         if not self.settings.database.url.startswith("sqlite"):
-            modules.append("psycopg")
-        for name in self.plugins:
-            # Plugins from extra directories are imported by each process instead: the
-            # fork server does not know those directories.
-            if (bots.BUILTIN_DIR / name / "bot.py").is_file():
-                modules += [f"bots.{name}.{part}" for part in ("db", "bot", "webui", "service")
-                            if bots.has_module(name, f"{part}.py")]
+            modules += ["psycopg", "sqlalchemy.dialects.postgresql.psycopg"]
         return modules
 
     # --- what should run -------------------------------------------------------------------
@@ -230,7 +230,8 @@ class Supervisor:
             for key, spec in want.items():
                 child = self.children.get(key)
                 if child is None:
-                    child = Child(key=key, heartbeat=self.mp.Value("d", 0.0, lock=False), **spec)
+                    slot, heartbeat = self.heartbeats.take()
+                    child = Child(key=key, heartbeat=heartbeat, slot=slot, **spec)
                     self.children[key] = child
                     self.by_name[child.name] = child
                     self.forget.discard(child.name)
@@ -256,23 +257,24 @@ class Supervisor:
     def start(self, child: Child) -> None:
         inbox = writer = None
         if child.kind in ("bot", "censor"):
-            inbox, writer = process.inbox_pipe(self.mp)
-        from_child, to_main = self.mp.Pipe(duplex=False)
-        ctx = process.Context(name=child.name, kind=child.kind, settings=self.settings,
-                              heartbeat=child.heartbeat, lifeline=self.lifeline,
-                              to_main=to_main, inbox=inbox, bot=child.bot)
+            inbox, writer = process.inbox_pipe(multiprocessing)
+        from_child, to_main = multiprocessing.Pipe(duplex=False)
         child.heartbeat.value = time.monotonic()  # a full timeout to get going
-        proc = self.mp.Process(target=child.target, args=(ctx,), name=child.name)
+        fds = [to_main.fileno()] + ([inbox.fileno()] if inbox is not None else [])
         with self.lock:
             # The new inbox is in place before the process reads its unfinished work from
             # the database: news is either in that read or in the new inbox.
             self._drop_inbox(child)
             child.inbox = writer
             self.pipes[from_child] = child
-        proc.start()
-        to_main.close()  # the child's copy is the only one left: EOF when it dies
-        if inbox is not None:
-            inbox.close()  # likewise: main only writes
+        try:
+            proc = self.forks.start(child.name, f"{child.target.__module__}:{child.target.__name__}",
+                                    dict(name=child.name, kind=child.kind, bot=child.bot),
+                                    child.slot, fds)
+        finally:
+            to_main.close()  # the child's copy is the only one left: EOF when it dies
+            if inbox is not None:
+                inbox.close()  # likewise: main only writes
         self._poke_listener.send(b"")
         child.process = proc
         child.started_at = time.monotonic()
@@ -288,15 +290,7 @@ class Supervisor:
 
     def exited(self, child: Child) -> None:
         proc = child.process
-        proc.join(0)
-        code = proc.exitcode
-        if code in (None, 255):
-            # The fork server, the child's parent, died: it answers 255 for every child it
-            # had, yet those may still run. End it, or two processes would serve one account.
-            try:
-                os.kill(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        code = proc.exitcode  # None: its fork parent died, which killed it (forkparent)
         child.process = None
         with self.lock:
             self._drop_inbox(child)
@@ -345,15 +339,50 @@ class Supervisor:
                     child.killed_by_main = True
                     proc.kill()
             elif child.wanted and child.state in ("starting", "backoff") and now >= child.next_start:
+                if not self._fork_parent_up(now):
+                    continue
                 if child.state == "backoff":
                     child.restarts += 1
-                self.start(child)
+                try:
+                    self.start(child)
+                except forkparent.ForkParentGone as error:
+                    log.error("could not start %s: %s", child.name, error)
+                    self._drop_pipes(child)
+                    continue
             if child.process is None and not child.wanted:
                 with self.lock:
+                    self.heartbeats.give_back(child.slot)
                     del self.children[key]
                     self.by_name.pop(child.name, None)
                     if child.state != "inactive":
                         self.forget.add(child.name)
+
+    def _fork_parent_up(self, now: float) -> bool:
+        """Whether children can be started; a fork parent that died is started again (its
+        children were ended with it: forkparent.ForkParent._read)."""
+        if not self.forks.gone:
+            return True
+        if now < self._fork_parent_retry:
+            return False
+        self._fork_parent_retry = now + self.settings.supervisor.backoff_max
+        log.error("the fork parent is gone; starting it again")
+        self.forks = forkparent.ForkParent(self.settings, self._preload(), self.heartbeats,
+                                           self.lifeline.fileno())
+        try:
+            self.forks.open()
+        except forkparent.ForkParentGone as error:
+            log.error("%s", error)
+            return False
+        return True
+
+    def _drop_pipes(self, child: Child) -> None:
+        with self.lock:
+            for pipe, owner in list(self.pipes.items()):
+                if owner is child:
+                    del self.pipes[pipe]
+                    pipe.close()
+            self._drop_inbox(child)
+        child.state, child.next_start = "backoff", time.monotonic() + 1.0
 
     # --- the thread that reads every child's pipe --------------------------------------------
     def listen(self) -> None:
@@ -444,9 +473,14 @@ class Supervisor:
             for row in session.query(db.ProcessStatus):
                 if row.state != "inactive":
                     session.delete(row)
-        threading.Thread(target=self.listen, daemon=True, name="listen").start()
         log.info("Ticketfrei starting: %d plugin(s): %s", len(self.plugins),
                  ", ".join(self.plugins) or "none")
+        try:
+            self.forks.open()
+        except forkparent.ForkParentGone as error:
+            log.error("%s", error)
+            return 1
+        threading.Thread(target=self.listen, daemon=True, name="listen").start()
         next_reconcile = 0.0
         next_flush = 0.0
         while not self.stopping.is_set():
@@ -484,6 +518,7 @@ class Supervisor:
         self.flush_status()
         for child in self.children.values():
             self._drop_inbox(child)
+        self.forks.close()
         log.info("stopped")
 
 
@@ -672,6 +707,10 @@ def cmd_city(args, settings, plugins) -> int:
 
 def cmd_backup(args, settings, plugins) -> int:
     url = settings.database.url
+    if url.startswith("sqlite") and db.sqlite_path(url) is None:
+        print("ticketfrei: the database is in memory: there is nothing to back up",
+              file=sys.stderr)
+        return 2
     if db.sqlite_path(url) is None:
         print("ticketfrei: the database is not a SQLite file: back up PostgreSQL with its own "
               "tool, which takes a consistent copy while the instance runs, e.g.\n"
@@ -694,10 +733,11 @@ def cmd_backup(args, settings, plugins) -> int:
 UPGRADE_PENDING = """\
 The upgrade from version 2 is not final. Until it is, version 2's password hashes (scrypt)
 stay as they are, and a password changed in version 3 is stored in version 2's format: going
-back to version 2 (README, "Upgrading from version 2") keeps every organiser's login.
+back to version 2 (README, "Upgrading from version 2") keeps the logins of the organisers
+version 2 knew (a city made in version 3 has an argon2id hash, which version 2 cannot read).
 `ticketfrei upgrade --finish` makes it final: from then on a login with a version 2 hash
-stores it as argon2id, which version 2 cannot read (that organiser can no longer log in to
-version 2). Nothing else changes: version 2's tables and columns stay as they are."""
+stores it as argon2id (that organiser can no longer log in to version 2). Nothing else
+changes: version 2's tables and columns stay as they are."""
 
 UPGRADE_FINISHING = """\
 Making the upgrade from version 2 final: from now on a login with a version 2 password hash
@@ -706,19 +746,51 @@ version 2. Version 2's tables and columns stay as they are."""
 
 
 def cmd_upgrade(args, settings, plugins) -> int:
+    if not args.finish:
+        return _upgrade_status(settings)
     sessions = open_database(settings)
     with sessions.begin() as session:
         finished, count = user.upgrade_finished(session), user.v2_password_count(session)
-        if args.finish and not finished:
+        if not finished:
             print(UPGRADE_FINISHING)
             user.finish_upgrade(session)
     print(f"organiser accounts with a version 2 password hash: {count}")
+    print("the upgrade from version 2 was made final before" if finished
+          else "the upgrade from version 2 is final")
+    return 0
+
+
+def _upgrade_status(settings) -> int:
+    """Where the upgrade stands, read without writing anything (this may run before the
+    backup, on a version 2 database version 3 has not opened yet)."""
+    path = db.sqlite_path(settings.database.url)
+    if path is not None and not path.is_file():
+        print(f"ticketfrei: there is no database at {path}", file=sys.stderr)
+        return 1
+    engine = db.make_engine(settings.database.url, settings.database.busy_timeout, wal=False)
+    try:
+        with db.make_sessions(engine, settings)() as session:
+            count = user.v2_password_count(session)
+            try:
+                finished = user.upgrade_finished(session)
+            except SQLAlchemyError:  # no instance_flags yet: version 3 has not opened it
+                finished = None
+    except SQLAlchemyError as error:
+        print(f"ticketfrei: cannot read the database: {process.describe_error(error)}",
+              file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(f"organiser accounts with a version 2 password hash: {count}")
     if finished:
-        print("the upgrade from version 2 was made final before: logins store argon2id hashes")
-    elif args.finish:
-        print("the upgrade from version 2 is final")
-    else:
+        print("the upgrade from version 2 is final: logins store argon2id hashes")
+    elif finished is None:
+        print("version 3 has not opened this database yet")
         print(UPGRADE_PENDING)
+    elif count:
+        print(UPGRADE_PENDING)
+    else:
+        print("no organiser account has a version 2 password hash: there is nothing to finish")
     return 0
 
 

@@ -261,7 +261,10 @@ def _cities_query():
 
 def find_city(session, name: str) -> CityInfo | None:
     """A city by name, case-insensitively (version 2 names may have capitals)."""
-    row = session.execute(_cities_query().where(func.lower(db.City.name) == name.lower())).first()
+    # The database's lower() on both sides: SQLite's only lowers ASCII, and a version 2 name
+    # such as "Überlingen" must match itself.
+    row = session.execute(_cities_query().where(
+        func.lower(db.City.name) == func.lower(name))).first()
     return _info(*row, reserved=_reserved(session)) if row else None
 
 
@@ -556,9 +559,25 @@ def _passed(session, attempt: Attempt) -> None:
 
 
 @functools.lru_cache(maxsize=1)
-def dummy_hash() -> str:
-    """A hash to check wrong passwords against when there is no account: same time."""
-    return hash_password(secrets.token_hex(8))
+def dummy_hash() -> dict[bool, str]:
+    """Hashes of a random password to check against where there is none to check: one of
+    each kind, version 2's (True) and ours (False)."""
+    password = secrets.token_hex(8)
+    return {True: hash_password_v2(password), False: hash_password(password)}
+
+
+def check_login_password(passhash: str | None, password: str) -> bool:
+    """Whether `password` is the one of `passhash` (None: there is no such account), in a
+    time that tells nothing: every check runs one argon2 and one scrypt verification, the
+    kind the account does not have against a dummy hash (a version 2 hash alone would answer
+    three times faster, telling which addresses have an account from version 2)."""
+    dummies = dummy_hash()
+    if passhash is None:
+        verify_password(dummies[True], password)
+        verify_password(dummies[False], password)
+        return False
+    verify_password(dummies[not is_v2_hash(passhash)], password)
+    return verify_password(passhash, password)
 
 
 def _account(session, email: str) -> db.User | None:
@@ -572,10 +591,7 @@ def login(session, email: str, password: str, attempt: Attempt) -> int | None:
     counted before (count_attempt, committed); a right password takes the count back."""
     password = password[:MAX_PASSWORD]
     row = _account(session, email)
-    if row is None:
-        verify_password(dummy_hash(), password)  # timing must not tell which accounts exist
-        return None
-    if not verify_password(row.passhash, password):
+    if not check_login_password(row.passhash if row is not None else None, password):
         return None
     rehashed = (hash_password(password)
                 if needs_rehash(row.passhash, upgrade_finished(session)) else None)

@@ -223,10 +223,10 @@ class Instance:
         return wait_for(lambda: (self.row(name) or {}).get("pid"), 20, what=f"{name} to run")
 
     def children(self) -> list[psutil.Process]:
-        """Every process main supervises (not the fork server or the resource tracker)."""
+        """Every process main supervises (not the fork parent)."""
         main = psutil.Process(self.proc.pid)
-        # They are forked by the fork server, so they are its children and share its cmdline.
-        servers = [p for p in main.children() if "forkserver" in " ".join(p.cmdline())]
+        # They are forked by the fork parent (forkparent.py), so they are its children.
+        servers = [p for p in main.children() if "forkparent" in " ".join(p.cmdline())]
         return [child for server in servers for child in server.children()]
 
     def stop(self, timeout: float = 15.0) -> float:

@@ -133,3 +133,30 @@ def test_backup_while_reports_stream_in_is_consistent_and_opens(make_instance):
     assert 0 < len(reports) < len(sent) and orphans == 0
     assert set(reports.values()) <= live
     print(f"\nbackup during a stream: {len(reports)} of {len(sent)} reports in the copy")
+
+
+def test_upgrade_status_reads_a_version_2_database_without_changing_it(tmp_path, monkeypatch,
+                                                                       capsys):
+    path = tmp_path / "v2.sqlite"
+    make_v2_database(path)
+    before = path.read_bytes()
+    monkeypatch.setenv("TICKETFREI_DATABASE_URL", f"sqlite:///{path}")
+    monkeypatch.setenv("TICKETFREI_INSTANCE_DATA_DIR", str(tmp_path / "data"))
+    assert main.cli(["upgrade"]) == 0
+    told = capsys.readouterr().out
+    assert "version 3 has not opened this database yet" in told and "hash: 1" in told
+    assert path.read_bytes() == before and not (tmp_path / "data").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v2.sqlite"]  # no -wal, no -shm
+
+
+def test_backup_never_writes_onto_the_database_behind_a_symlink(tmp_path, monkeypatch, capsys):
+    real = tmp_path / "real.sqlite"
+    make_v2_database(real)
+    (tmp_path / "ticketfrei.sqlite").symlink_to(real)
+    monkeypatch.setenv("TICKETFREI_DATABASE_URL", f"sqlite:///{tmp_path}/ticketfrei.sqlite")
+    for target in ("real.sqlite-wal", "real.sqlite", "real.sqlite-shm"):
+        assert main.cli(["backup", str(tmp_path / target), "--force"]) == 1
+        assert "is the database itself" in capsys.readouterr().err
+    assert main.cli(["backup", str(tmp_path / "nowhere" / "copy.sqlite")]) == 1
+    assert "cannot write the copy into" in capsys.readouterr().err
+    assert not list(tmp_path.glob(".*partial"))

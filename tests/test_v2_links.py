@@ -28,12 +28,18 @@ def v2_token(secret: bytes, email: str, city: str) -> str:
     return f"{header}.{payload}.{_b64(signature)}"
 
 
-def v2_app(core_for, tmp_path):
+def v2_app(core_for, tmp_path, relay=None, city=None):
     path = tmp_path / "ticketfrei.sqlite"
     make_v2_database(path)
     with sqlite3.connect(path) as conn:
         secret = conn.execute("SELECT secret FROM secret ORDER BY id DESC LIMIT 1").fetchone()[0]
-    settings, plugins, sessions = core_for(f"sqlite:///{path}", TICKETFREI_PLUGINS_DISABLED="")
+        if city:
+            conn.execute("UPDATE cities SET city = ?", (city,))
+    mail = {} if relay is None else dict(
+        TICKETFREI_MAIL_RELAY_HOST="127.0.0.1", TICKETFREI_MAIL_RELAY_PORT=str(relay.port),
+        TICKETFREI_MAIL_RELAY_SECURITY="none")
+    settings, plugins, sessions = core_for(f"sqlite:///{path}", TICKETFREI_PLUGINS_DISABLED="",
+                                           **mail)
     wsgi_app = frontend.make_app(settings, sessions, plugins)
     # Bottle rewrites PATH_INFO in the environ it is given (as text); a server hands each
     # request its own environ, WebTest reads its copy afterwards to resolve a redirect.
@@ -61,15 +67,37 @@ def test_version_2_subscribe_page_leads_to_the_city_pages_form(core_for, tmp_pat
     assert "no city" in app.get("/city/mail/atlantis", status=404).text.lower()
 
 
-def test_version_2_confirm_link_subscribes_the_address_as_given(core_for, tmp_path):
-    app, sessions, secret = v2_app(core_for, tmp_path)
-    link = "/city/mail/confirm/" + v2_token(secret, "Erika@Example.org", "Nürnberg")
-    page = app.get(link)
+def test_version_2_confirm_link_asks_for_a_new_confirmation_and_keeps_the_address_as_given(
+        core_for, tmp_path, relay):
+    """Version 2's confirm token was also the unsubscribe token of every list mail, and never
+    expires: it leads to a confirmation mail of ours, not to a subscription."""
+    app, sessions, secret = v2_app(core_for, tmp_path, relay)
+    page = app.get("/city/mail/confirm/" + v2_token(secret, "Erika@Example.org", "Nürnberg"))
     assert page.headers["Cache-Control"] == "no-store" and subscribers(sessions) == []
-    assert "Subscribed" in follow(app, link).text
+    asked = page.form.submit()
+    assert "Check your mail" in asked.text and subscribers(sessions) == []
+    frontend.site.outbox.join()
+    assert relay.mails[-1]["To"] == "Erika@Example.org"
+    follow(app, relay.link("/bots/mail/confirm"))
     assert subscribers(sessions) == ["Erika@Example.org"]
-    follow(app, "/city/mail/confirm/" + v2_token(secret, "erika@example.org", "Nürnberg"))
-    assert subscribers(sessions) == ["Erika@Example.org"]  # the same address: one subscriber
+    # the same address in other capitals is the same subscriber
+    app.get("/city/mail/confirm/" + v2_token(secret, "erika@example.org", "Nürnberg")
+            ).form.submit()
+    frontend.site.outbox.join()
+    follow(app, relay.link("/bots/mail/confirm"))
+    assert subscribers(sessions) == ["Erika@Example.org"]
+
+
+def test_version_2_city_with_a_capital_umlaut_keeps_its_links(core_for, tmp_path):
+    app, sessions, secret = v2_app(core_for, tmp_path, city="Überlingen")
+    with sessions.begin() as session:
+        session.add(MailSubscriber(city_id=1, email="Ärger@example.org"))
+    assert app.get("/city/mail/%C3%9Cberlingen", status=302).location.endswith(
+        "/city/%C3%9Cberlingen#subscribe")
+    assert "Überlingen" in app.get("/city/%C3%9Cberlingen").text
+    # SQLite's lower() leaves Ä alone: the address is still one subscriber
+    follow(app, "/city/mail/unsubscribe/" + v2_token(secret, "ärger@example.org", "Überlingen"))
+    assert subscribers(sessions) == []
 
 
 def test_version_2_unsubscribe_link_removes_the_subscriber_in_any_case(core_for, tmp_path):
@@ -95,6 +123,7 @@ def test_forged_or_foreign_version_2_tokens_are_refused(core_for, tmp_path):
            f"{header}.{forged_payload}.{v2_token(secret, 'a@b.example', 'Nürnberg')[-43:]}",
            v2_token(secret, "max@example.org", "Atlantis"),  # no such city
            v2_token(secret, "not an address", "Nürnberg"),
+           v2_token(secret, "x" * 300 + "@example.org", "Nürnberg"),  # longer than any address
            f"{header}.{payload}",  # no signature
            # an unsigned token ("alg": "none") is never taken
            _b64(b'{"typ":"JWT","alg":"none"}') + f".{payload}.",

@@ -23,7 +23,7 @@ from bots import Account, Bot, Refused, Report, TryLater
 from config import Setting
 
 from . import parse
-from .db import MailCity, MailInbox, MailSubscriber, V2MailingList, is_subscriber
+from .db import MailCity, MailInbox, MailSubscriber, V2MailingList, subscribers_with
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +215,8 @@ class MailBot(Bot):
     def read(self, row):
         mail = parse.parse(row.raw)
         sender = parse.sender(mail)
-        if sender == address(self._city.name, self.options.domain):
+        own = address(self._city.name, self.options.domain)
+        if sender is not None and sender.lower() == own.lower():
             return Refused("a mail from the city's own address")  # relaying it would loop
         if parse.is_automatic(mail):
             return Refused("an automatic mail (a bounce or an auto-reply)")
@@ -243,8 +244,7 @@ class MailBot(Bot):
                              "limit of %d list mails an hour", action, MAILS_PER_ADDRESS)
                     return
                 self._counted.add(row.id)
-            answered = action == "subscribe" or session.scalar(select(MailSubscriber.id).where(
-                is_subscriber(self._city.id, sender)))
+            answered = action == "subscribe" or subscribers_with(session, self._city.id, sender)
         if not answered:
             log.info("an unsubscribe command by mail was handled")
             return

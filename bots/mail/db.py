@@ -4,6 +4,7 @@ import time
 
 from sqlalchemy import (Boolean, Float, Integer, LargeBinary, String, Text, UniqueConstraint, false,
                         func, true)
+from sqlalchemy import select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db import Base
@@ -49,10 +50,12 @@ class MailSubscriber(Base):
     created_at: Mapped[float] = mapped_column(Float, default=time.time)
 
 
-def is_subscriber(city_id: int, email: str):
-    """The condition for a city's subscriber with this address. Addresses are stored as given
-    (a mail server may tell `Erika@` from `erika@`) and compared case-insensitively, as a
-    person typing an address expects; the database's lower() on both sides, so the
-    comparison is the same wherever it is made."""
-    return (MailSubscriber.city_id == city_id) & (
-        func.lower(MailSubscriber.email) == func.lower(email))
+def subscribers_with(session, city_id: int, email: str) -> list[MailSubscriber]:
+    """A city's subscribers with this address. Addresses are stored as given (a mail server
+    may tell `Erika@` from `erika@`) and compared case-insensitively, as a person typing an
+    address expects; in Python, since SQLite's lower() leaves non-ASCII letters alone
+    ("Ärger@" and "ärger@" are one address). Two rows for one address could only come from
+    two confirmations of it in other capitals at the same moment; both are then found here."""
+    return [row for row in session.scalars(select(MailSubscriber).where(
+        MailSubscriber.city_id == city_id, func.length(MailSubscriber.email) == len(email)))
+        if row.email.lower() == email.lower()]

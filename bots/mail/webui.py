@@ -9,24 +9,27 @@ token are never cached.
 
 make_v2_app serves version 2's public paths under /city/mail/: its subscribe page (a redirect to
 the city page's form) and the confirm and unsubscribe links of the mails it sent, whose tokens
-are JWTs signed with the key in version 2's `secret` table (kept, and ours too)."""
+are JWTs signed with the key in version 2's `secret` table (kept, and ours too). A version 2
+confirmation link leads to a new confirmation mail of ours: its token was also the unsubscribe
+token of every list mail, and never expires."""
 import logging
+from pathlib import Path
 from urllib.parse import quote
 
 import bottle
 import jwt
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 import db
 import frontend
 import mailer
 import user
 
-from .bot import (MailBot, client_allowed, mail_allowed, send_confirmation, subscribe_token,
-                  unsubscribe_token)
-from .db import MailCity, MailSubscriber, is_subscriber
+from .bot import MailBot, client_allowed, mail_allowed, send_confirmation, unsubscribe_token
+from .db import MailCity, MailSubscriber, subscribers_with
 
 log = logging.getLogger(__name__)
+HERE = str(Path(__file__).resolve().parent)
 
 SUBSCRIBES_PER_CLIENT = 10  # subscribe form posts an hour from one client address (IPv6: /64)
 
@@ -116,10 +119,10 @@ def make_app(settings, sessions, notify_main):
         with sessions.begin() as session:
             if _open_list(session, city_id) is None:
                 return _no_list()
-            row = session.scalar(select(MailSubscriber).where(is_subscriber(city_id, email)))
-            if row is None:
+            rows = subscribers_with(session, city_id, email)
+            if not rows:
                 session.add(MailSubscriber(city_id=city_id, email=email))
-            else:  # subscribing again gives a dropped address another chance
+            for row in rows:  # subscribing again gives a dropped address another chance
                 row.dropped, row.bounces = False, 0
         log.info("a subscriber confirmed")
         return _message("Subscribed", "You will receive the city's reports by mail. Every mail "
@@ -140,7 +143,8 @@ def make_app(settings, sessions, notify_main):
         token = bottle.request.query.getunicode("token") or frontend.form("token", 2000)
         city_id, email = _read(token, "mail-unsubscribe")
         with sessions.begin() as session:
-            session.execute(delete(MailSubscriber).where(is_subscriber(city_id, email)))
+            for row in subscribers_with(session, city_id, email):
+                session.delete(row)
         return _message("Unsubscribed", "You will get no more mail from this list.")
 
     @app.post("/<name>/settings")
@@ -180,7 +184,8 @@ def _read_v2(sessions, token: str) -> tuple[int, str]:
             bottle.abort(400, "This link does not work: this link is not valid.")
         email, name = claims["email"], claims["city"]
         city = user.find_city(session, name) if isinstance(name, str) else None
-    if not isinstance(email, str) or not user.EMAIL.match(email.strip()) or city is None:
+    if (not isinstance(email, str) or len(email.strip()) > user.MAX_EMAIL
+            or not user.EMAIL.match(email.strip()) or city is None):
         bottle.abort(400, "This link does not work: this link is not valid.")
     return city.id, email.strip()
 
@@ -198,18 +203,23 @@ def make_v2_app(settings, sessions, notify_main):
         if city is None:
             bottle.response.status = 404
             return frontend.page("unknown_city", name=name)
-        bottle.redirect(f"/city/{quote(city.name)}#subscribe", 302)
+        # A relative Location: bottle.redirect() would build it from X-Forwarded-Host.
+        raise bottle.HTTPResponse(status=302, Location=f"/city/{quote(city.name)}#subscribe")
 
     @app.get("/confirm/<token>")
     def confirm(token):
+        # Version 2 put the same token, which never expires, in its confirmation links and in
+        # the unsubscribe link of every list mail: taking it as a confirmation would let any
+        # old or forwarded list mail subscribe its address again for good. It asks for a
+        # confirmation mail of ours instead (the subscribe form's limits apply).
         frontend.no_store()
         city_id, email = _read_v2(sessions, token)
         with sessions() as session:
-            if _open_list(session, city_id) is None:
+            city = _open_list(session, city_id)
+            if city is None:
                 return _no_list()
-        return frontend.page("confirm_action", action="/bots/mail/confirm", title="Subscribe",
-                             token=subscribe_token(frontend.signing_secret(), city_id, email),
-                             button="Yes, send me the reports")
+        return frontend.page("resubscribe", lookup=[HERE, frontend.SITE_TEMPLATES],
+                             city=city, email=email)
 
     @app.get("/unsubscribe/<token>")
     def unsubscribe(token):
