@@ -108,8 +108,10 @@ class Heartbeats:
 class ForkParent:
     """main's handle on the fork parent: start() forks a child there."""
 
-    def __init__(self, settings, preload: list[str], heartbeats: Heartbeats, lifeline_fd: int):
+    def __init__(self, settings, preload: list[str], heartbeats: Heartbeats, lifeline_fd: int,
+                 on_exit=lambda: None):
         self.settings, self.preload = settings, preload
+        self.on_exit = on_exit  # called (in a thread of its own) when a child ended
         self.heartbeats, self.lifeline_fd = heartbeats, lifeline_fd
         self._lock = threading.Lock()       # one start at a time
         self._replies: dict[int, list] = {}
@@ -199,6 +201,8 @@ class ForkParent:
                     else:
                         self._replies[("exit", message[1])] = message[2]
                 self._reply.notify_all()
+            if message[0] == "exit":
+                self.on_exit()
         # The fork parent died: its children are nobody's now. End them (main would start
         # their accounts again: two processes must never serve one account) and say so.
         try:
@@ -211,6 +215,7 @@ class ForkParent:
         for proc in orphans:
             proc.kill()
             proc._exited(None)
+        self.on_exit()
 
     def close(self, timeout: float = 5.0) -> None:
         if self.sock is not None:

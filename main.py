@@ -167,9 +167,10 @@ class Supervisor:
         self.status_sessions = db.make_sessions(db.make_engine(settings.database.url, 1.0))
         # Only main holds the write end: children see EOF on theirs when main dies.
         self.lifeline, self._lifeline_keep = multiprocessing.Pipe(duplex=False)
+        self.poke = threading.Event()
         self.heartbeats = forkparent.Heartbeats()
         self.forks = forkparent.ForkParent(settings, self._preload(), self.heartbeats,
-                                           self.lifeline.fileno())
+                                           self.lifeline.fileno(), on_exit=self._poke)
         self._fork_parent_retry = 0.0
         # Wakes the listener when a child's pipe is added.
         self._wake_listener, self._poke_listener = multiprocessing.Pipe(duplex=False)
@@ -179,7 +180,10 @@ class Supervisor:
         self.forget: set[str] = set()
         self.lock = threading.RLock()
         self.stopping = threading.Event()
-        self.wake = threading.Event()
+        self.wake = threading.Event()   # reconcile now (SIGHUP, the frontend's news)
+        # self.poke wakes the main loop: a child ended, news to reconcile, stopping. Between
+        # these it sleeps up to a second (or until the next restart is due): an idle main with
+        # hundreds of children costs next to nothing.
 
     def _preload(self) -> list[str]:
         """What the fork parent imports besides every enabled plugin's bot and db modules
@@ -318,13 +322,16 @@ class Supervisor:
             child.last_error = child.exit_error = describe_exit(code)
         log.warning("%s %s; restarting in %.1f s", child.name, describe_exit(code), delay)
 
-    def tick(self) -> None:
+    def tick(self) -> bool:
+        """Reap, watch and (re)start children; True if a child started or ended."""
         now = time.monotonic()
         timeout = self.settings.supervisor.heartbeat_timeout
+        changed = False
         for key, child in list(self.children.items()):
             proc = child.process
             if proc is not None and not proc.is_alive():
                 self.exited(child)
+                changed = True
             elif proc is not None:
                 if (child.exit_error is not None and child.last_error == child.exit_error
                         and now - child.started_at >= self.settings.supervisor.stable_after):
@@ -345,6 +352,7 @@ class Supervisor:
                     child.restarts += 1
                 try:
                     self.start(child)
+                    changed = True
                 except forkparent.ForkParentGone as error:
                     log.error("could not start %s: %s", child.name, error)
                     self._drop_pipes(child)
@@ -356,6 +364,7 @@ class Supervisor:
                     self.by_name.pop(child.name, None)
                     if child.state != "inactive":
                         self.forget.add(child.name)
+        return changed
 
     def _fork_parent_up(self, now: float) -> bool:
         """Whether children can be started; a fork parent that died is started again (its
@@ -367,13 +376,16 @@ class Supervisor:
         self._fork_parent_retry = now + self.settings.supervisor.backoff_max
         log.error("the fork parent is gone; starting it again")
         self.forks = forkparent.ForkParent(self.settings, self._preload(), self.heartbeats,
-                                           self.lifeline.fileno())
+                                           self.lifeline.fileno(), on_exit=self._poke)
         try:
             self.forks.open()
         except forkparent.ForkParentGone as error:
             log.error("%s", error)
             return False
         return True
+
+    def _poke(self) -> None:
+        self.poke.set()
 
     def _drop_pipes(self, child: Child) -> None:
         with self.lock:
@@ -417,8 +429,13 @@ class Supervisor:
                 bot = self.children.get(("bot", city_id, network, account))
                 if bot is not None and bot.inbox is not None:
                     bot.overflow |= not process.post(bot.inbox, delivery_id)
+        elif kind == "receive":
+            bot = self.children.get(("bot", *message[1:4]))
+            if bot is not None and bot.inbox is not None:
+                process.post(bot.inbox, process.RECEIVE)  # if dropped: its poll finds them
         elif kind == "reconcile":
             self.wake.set()
+            self.poke.set()
         elif kind == "event" and child is not None:
             _, event, when, data = message
             if event == "report":
@@ -465,9 +482,17 @@ class Supervisor:
 
     # --- the main loop ---------------------------------------------------------------------
     def run(self) -> int:
-        signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
-        signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
-        signal.signal(signal.SIGHUP, lambda *_: self.wake.set())
+        def stop(*_):
+            self.stopping.set()
+            self.poke.set()
+
+        def reconcile(*_):
+            self.wake.set()
+            self.poke.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, reconcile)
         with self.sessions.begin() as session:
             # Rows of a previous run are stale, but an inactive account keeps its reason.
             for row in session.query(db.ProcessStatus):
@@ -489,11 +514,16 @@ class Supervisor:
                 self.wake.clear()
                 self.reconcile()
                 next_reconcile = now + self.settings.supervisor.reconcile_interval
-            self.tick()
-            if now >= next_flush:
+            changed = self.tick()
+            if changed or now >= next_flush:  # a start or an exit is shown at once
                 self.flush_status()
                 next_flush = now + 1.0
-            self.stopping.wait(0.1)
+            held = self._fork_parent_retry if self.forks.gone else 0.0
+            due = [max(c.next_start, held) for c in self.children.values()
+                   if c.wanted and c.process is None and c.state in ("starting", "backoff")]
+            timeout = min([1.0, *(at - time.monotonic() for at in due)])
+            self.poke.wait(max(0.02, timeout))
+            self.poke.clear()
         self.shutdown()
         return 0
 

@@ -70,6 +70,9 @@ class Inbox:
 
 # News main sends after it had to drop some: "look into the database now".
 SWEEP = "sweep"
+# News for a bot: "there are messages for you now" (receive_now); it receives at once instead
+# of at its next poll.
+RECEIVE = "receive"
 
 
 def inbox_pipe(mp_context):
@@ -237,6 +240,12 @@ def deliveries_stored(ctx: Context, news: list[tuple]) -> None:
     """The censor stored deliveries, (city_id, network, account, delivery_id) each: main
     hands each to its bot."""
     _send(ctx, ("news", news))
+
+
+def receive_now(ctx: Context, city_id: int, network: str, account_id: str) -> None:
+    """Messages for a bot arrived through one of our own processes (the SMTP service stored
+    a mail): main tells that bot to receive now, so that it need not poll a local table."""
+    _send(ctx, ("receive", city_id, network, account_id))
 
 
 def database_changed(ctx: Context) -> None:

@@ -253,19 +253,26 @@ class Bot:
         self._careful_send = False
         next_poll = 0.0
         next_sweep = time.monotonic() + 60
+        asked = False  # receive_now news came: receive once more as soon as possible
+        # An idle bot wakes only to beat: often enough for the watchdog, seldom enough that
+        # hundreds of idle bots cost next to nothing.
+        beat_every = max(1.0, ctx.settings.supervisor.heartbeat_timeout / 4)
         while True:
             self.beat()
             result = self._receiver.take()
             if result is not None:
                 next_poll = time.monotonic() + self._received(*result)
             now = time.monotonic()
-            if self._receiver.idle and now >= next_poll:
+            if self._receiver.idle and (now >= next_poll or asked):
+                asked = False
                 self._receiver.start(self._watermark)
             wake = min([next_sweep, *self._retry_at.values(),
                         *([next_poll] if self._receiver.idle else [])])
-            ids = process.receive(ctx.inbox, max(0.0, min(wake - time.monotonic(), 1.0)),
+            ids = process.receive(ctx.inbox, max(0.0, min(wake - time.monotonic(), beat_every)),
                                   wake=self._receiver.fileno)
             now = time.monotonic()
+            if process.RECEIVE in ids:
+                ids, asked = [i for i in ids if i != process.RECEIVE], True
             if process.SWEEP in ids:  # main had to drop news: the database has it
                 ids, next_sweep = [i for i in ids if i != process.SWEEP], now
             due = [i for i, at in self._retry_at.items() if at <= now]
@@ -314,7 +321,11 @@ class Bot:
             self._news("report")
         if self._errors == errors:
             self._recovered("receive")
-        return self.poll_interval
+        # A message that failed for now is due again at its own time, not at the next poll
+        # (a bot told of news by receive_now may poll seldom).
+        now = time.monotonic()
+        due = [at - now for at in self._read_retry_at.values() if at > now]
+        return min([self.poll_interval, *due])
 
     def _set_baseline(self, watermark: str | None) -> None:
         """Stored even when None ("from the beginning"): a later start must not set a new

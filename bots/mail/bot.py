@@ -124,7 +124,7 @@ def _from(settings, city: str) -> str:
 
 
 class MailBot(Bot):
-    poll_interval = 1.0  # the inbox is a local table the SMTP service fills
+
     broadcasts_own_reports = True  # a mail to the city goes to the city's subscribers too
     option_keys = {
         "domain": Setting("localhost", help="a city's address is <city>@<domain>"),
@@ -138,10 +138,16 @@ class MailBot(Bot):
                                minimum=1),
         "retry_delay": Setting(60.0, "float", "seconds before mail the relay refused for now "
                                               "is tried again", minimum=0.1),
+        # The inbox is a local table the SMTP service fills; it tells this bot of each stored
+        # mail (process.receive_now), so looking is only the safety net (news dropped by a
+        # full pipe): hundreds of idle cities do not query the database every second.
+        "poll_interval": Setting(30.0, "float", "seconds between two looks into the stored "
+                                               "mail when no news came", minimum=0.1),
     }
 
     def __init__(self, account, settings, sessions):
         super().__init__(account, settings, sessions)
+        self.poll_interval = self.options.poll_interval
         self._city = None
         self._later: dict[int, float] = {}  # stored mails to read again only at that time
         self._counted: set[int] = set()  # stored commands already counted by mail_allowed

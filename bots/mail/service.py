@@ -38,9 +38,10 @@ TOO_MANY = "452 4.5.3 Too many recipients"
 class Inbox:
     """aiosmtpd handler: recipients are cities; DATA is stored before it is acknowledged."""
 
-    def __init__(self, sessions, domain: str):
+    def __init__(self, sessions, domain: str, stored=lambda city_ids: None):
         self.sessions = sessions
         self.domain = domain.lower()
+        self.stored = stored  # told the cities of each stored mail, after it is committed
 
     def _city_id(self, recipient: str) -> int | None:
         local, _, domain = recipient.lower().rpartition("@")
@@ -76,6 +77,7 @@ class Inbox:
                 # Each stored copy gets an id of its own: its report's id (bot.mail_id).
                 session.add(MailInbox(city_id=city_id, raw=trace_header(self.domain) + raw,
                                       received_at=time.time()))
+        self.stored(list(dict.fromkeys(city_ids)))
 
     async def handle_DATA(self, server, session, envelope):
         if envelope.mail_from in ("", "<>"):
@@ -103,19 +105,26 @@ def run(ctx: process.Context) -> None:
     if options.tls_cert:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(options.tls_cert, options.tls_key or None)
-    controller = Controller(Inbox(db.open_sessions(ctx.settings), options.domain),
+    def stored(city_ids):  # each city's mail bot receives now instead of polling its table
+        for city_id in city_ids:
+            process.receive_now(ctx, city_id, "mail", str(city_id))
+
+    controller = Controller(Inbox(db.open_sessions(ctx.settings), options.domain, stored),
                             hostname=options.listen_host, port=options.listen_port,
                             data_size_limit=options.max_size, tls_context=tls,
                             ident="Ticketfrei", server_hostname=options.domain)
     controller.start()
-    log.info("SMTP on %s:%s for *@%s", options.listen_host, options.listen_port, options.domain)
+    # "for the domain": "*@domain" would read as an address, which the log redacts
+    log.info("SMTP on %s:%s for the domain %s", options.listen_host, options.listen_port,
+             options.domain)
     # The heartbeat proves the listener answers: an SMTP round trip to ourselves (banner 220,
-    # NOOP 250, QUIT) every second; a beat only when it all came. A stuck event loop or a dead
-    # controller thread then stops the beats, and main restarts this process. A check waits
-    # up to half the heartbeat timeout (a slow answer still counts). aiosmtpd's log (mail.log)
-    # is silenced, so the checks are not logged.
+    # NOOP 250, QUIT) every quarter of the heartbeat timeout; a beat only when it all came. A
+    # stuck event loop or a dead controller thread then stops the beats, and main restarts
+    # this process. A check waits up to half the heartbeat timeout (a slow answer still
+    # counts). aiosmtpd's log (mail.log) is silenced, so the checks are not logged.
     own = config.own_address(options.listen_host)
     check_timeout = max(1.0, ctx.settings.supervisor.heartbeat_timeout / 2)
+    check_every = max(1.0, ctx.settings.supervisor.heartbeat_timeout / 4)
     while True:
         try:
             # local_hostname: smtplib would otherwise look our FQDN up in the DNS each time.
@@ -126,4 +135,4 @@ def run(ctx: process.Context) -> None:
                 process.beat(ctx)
         except (OSError, smtplib.SMTPException):
             pass
-        time.sleep(1)
+        time.sleep(check_every)

@@ -3,8 +3,11 @@
 Every enabled city gets the accounts named in `[bots.testnet] accounts` unless a test marked
 one inactive. A test talks to the "network" through the testnet_* tables.
 """
+import json
 import os
+import sys
 import time
+from pathlib import Path
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +24,17 @@ class TestnetBot(Bot):
         "accounts": Setting(["a", "b"], "list", "accounts every enabled city has"),
         "poll_interval": Setting(0.2, "float", "seconds between polls", minimum=0.01),
         "baseline": Setting(False, "bool", "a new account begins after the newest message"),
+        "report_modules": Setting(False, "bool", "each bot writes the modules it has, and those "
+                                                 "it imported after its fork, to the data dir"),
     }
+
+    def start(self):
+        if self.options.report_modules:
+            import forkparent
+            name = f"modules-{self.account.city_id}-{self.account.id}.json"
+            (Path(self.settings.instance.data_dir) / name).write_text(json.dumps(dict(
+                modules=sorted(sys.modules), preloaded=sorted(forkparent.PRELOADED),
+                after_fork=sorted(set(sys.modules) - forkparent.PRELOADED))))
 
     def __init__(self, account, settings, sessions):
         super().__init__(account, settings, sessions)
