@@ -1,0 +1,1 @@
+"""The benchmark network plugin (bench/fakenet.py); see bot.py."""
