@@ -346,9 +346,27 @@ def make_sessions(engine: Engine, settings=None) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False, info={"settings": settings})
 
 
+# An engine the fork parent made, warmed and emptied of connections before it forked this
+# process (forkparent._warm): its dialect and caches are shared pages, so a child uses it
+# rather than building its own. The pid tells a child from the fork parent itself.
+_inherited: tuple[int, str, float, Engine] | None = None
+
+
+def keep_for_children(engine: Engine, url: str, busy_timeout: float) -> None:
+    """The fork parent: children forked from now on use `engine` (no connection may be open)."""
+    global _inherited
+    _inherited = (os.getpid(), url, busy_timeout, engine)
+
+
 def open_sessions(settings, create: bool = False) -> sessionmaker:
     """This process's sessions on the configured database; create=True makes missing tables."""
-    engine = make_engine(settings.database.url, settings.database.busy_timeout)
+    url, busy_timeout = settings.database.url, settings.database.busy_timeout
+    if _inherited is not None and _inherited[0] != os.getpid() and _inherited[1:3] == (
+            url, busy_timeout):
+        engine = _inherited[3]
+        engine.dispose(close=False)  # a pool of its own: never a connection of the parent's
+    else:
+        engine = make_engine(url, busy_timeout)
     if create:
         create_schema(engine)
     return make_sessions(engine, settings)

@@ -292,19 +292,22 @@ def _preload(modules: list[str], settings) -> None:
 
 
 def _warm(settings) -> None:
-    """Run a query on every mapped table once, then drop the engine: what SQLAlchemy builds
-    and caches at a first use (the dialect's set-up, each mapper's and table's compiled parts)
-    is then made here, shared by every child, instead of in each. No connection stays open."""
+    """Run a query on every mapped table once on an engine the children then use (emptied of
+    connections): what SQLAlchemy builds and caches at a first use (the dialect's set-up, each
+    mapper's and table's compiled parts) is made here, shared by every child, instead of in
+    each."""
     import db
     from sqlalchemy import select
+    url, busy_timeout = settings.database.url, settings.database.busy_timeout
     try:
-        engine = db.make_engine(settings.database.url, settings.database.busy_timeout)
+        engine = db.make_engine(url, busy_timeout)
         try:
             with db.make_sessions(engine, settings)() as session:
                 for mapper in db.Base.registry.mappers:
                     session.execute(select(mapper.class_).limit(0)).all()
         finally:
-            engine.dispose()
+            engine.dispose()  # no connection stays open across a fork
+        db.keep_for_children(engine, url, busy_timeout)
     except Exception as error:  # the database is down: the children do it themselves
         print(f"fork parent: could not warm up on the database: {type(error).__name__}",
               file=sys.stderr)

@@ -247,6 +247,7 @@ class Bot:
         self.start()
         self._watermark, self._first_start = self._stored_watermark()
         self._receiver = _Receiver(self._fetch)
+        self._receive_began = time.monotonic()
         self._receiver.start(self._watermark)
         self._requeue_undecided()
         self._deliver(None)
@@ -265,6 +266,7 @@ class Bot:
             now = time.monotonic()
             if self._receiver.idle and (now >= next_poll or asked):
                 asked = False
+                self._receive_began = now
                 self._receiver.start(self._watermark)
             wake = min([next_sweep, *self._retry_at.values(),
                         *([next_poll] if self._receiver.idle else [])])
@@ -321,11 +323,20 @@ class Bot:
             self._news("report")
         if self._errors == errors:
             self._recovered("receive")
-        # A message that failed for now is due again at its own time, not at the next poll
-        # (a bot told of news by receive_now may poll seldom).
+        return min([self.poll_interval, *self._retries_due(messages)])
+
+    def _retries_due(self, messages) -> list[float]:
+        """Seconds until each message that failed for now is due again: at its own time, not
+        at the next poll (a bot told of news by receive_now may poll seldom); at once if its
+        time passed while this batch was read. One that was due before this receive began and
+        did not come back is forgotten (gone from the network), or it would be polled for
+        without end."""
         now = time.monotonic()
-        due = [at - now for at in self._read_retry_at.values() if at > now]
-        return min([self.poll_interval, *due])
+        seen = {self.message_id(message) for message in messages} if messages else set()
+        for key, at in list(self._read_retry_at.items()):
+            if at <= self._receive_began and key not in seen:
+                del self._read_retry_at[key]
+        return [max(0.0, at - now) for at in self._read_retry_at.values()]
 
     def _set_baseline(self, watermark: str | None) -> None:
         """Stored even when None ("from the beginning"): a later start must not set a new

@@ -164,6 +164,7 @@ class Instance:
         """A city with its organiser (orga@<name>.example, "a good password"), made as
         `ticketfrei city create` makes it (tests/test_commands.py runs that command), in this
         process: a command's start costs a second or two, and most tests make cities."""
+        import bots
         import config
         import db
         import user
@@ -171,6 +172,7 @@ class Instance:
         try:
             os.makedirs(self.data, mode=0o700, exist_ok=True)
             settings = config.load(str(self.config))
+            bots.load(settings)  # the plugins' tables too, as main makes them (testnet_inbox)
             engine = db.make_engine(settings.database.url, settings.database.busy_timeout)
             try:
                 db.create_schema(engine)

@@ -9,6 +9,7 @@ refuses credentials, so nothing is kept in tables of its own.
 """
 import requests
 
+import db
 import user
 from bots import Account, Bot, Report, TryLater
 from config import Setting
@@ -47,8 +48,8 @@ class BenchnetBot(Bot):
         """Nothing kept of a city."""
 
     def start(self):
-        with self.sessions() as session:
-            city = next(c for c in user.list_cities(session) if c.id == self.account.city_id)
+        with self.sessions() as session:  # its own city only: not every city's row per bot
+            city = session.get(db.City, self.account.city_id)
         self.bench_key = f"{city.name}/{self.account.id}"
         self.bench_sending = requests.Session()
 
