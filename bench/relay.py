@@ -420,8 +420,16 @@ def pair(a, b, digits=1):
     return f"{fmt(a, digits)} / {fmt(b, digits)}"
 
 
+MARKDOWN = False  # --markdown: tables as the README shows them
+
+
 def table(title, header, rows):
     print(f"\n## {title}")
+    if MARKDOWN:
+        print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+        return
     print(" | ".join(header))
     for row in rows:
         print(" | ".join(row))
@@ -546,7 +554,10 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--from-json", metavar="PATH",
                         help="run nothing: print the tables (and --plot) of a --json file")
+    parser.add_argument("--markdown", action="store_true", help="print the tables in Markdown")
     args = parser.parse_args(argv)
+    global MARKDOWN
+    MARKDOWN = args.markdown
     if args.from_json:
         saved = json.loads(Path(args.from_json).read_text())
         print_tables(saved["runs"], any(r["system"] != "ticketfrei" for r in saved["runs"]))
