@@ -114,7 +114,8 @@ class ForkParent:
         self.on_exit = on_exit  # called (in a thread of its own) when a child ended
         self.heartbeats, self.lifeline_fd = heartbeats, lifeline_fd
         self._lock = threading.Lock()       # one start at a time
-        self._replies: dict[int, list] = {}
+        self._replies: dict = {}            # token: pid; ("exit", pid): exit status
+        self._waiting: set[int] = set()     # tokens of starts still waited for
         self._reply = threading.Condition()
         self._children: dict[int, ForkedProcess] = {}
         self._tokens = iter(range(1, 1 << 62))
@@ -157,13 +158,21 @@ class ForkParent:
         with self._lock:
             token = next(self._tokens)
             payload = pickle.dumps(("start", token, target, fields, slot))
+            with self._reply:
+                self._waiting.add(token)
             try:
                 socket.send_fds(self.sock, [payload], fds)
             except OSError as error:
+                with self._reply:
+                    self._waiting.discard(token)
                 raise ForkParentGone(f"the fork parent is gone: {error}") from None
             with self._reply:
-                if not self._reply.wait_for(lambda: token in self._replies or self.gone,
-                                            timeout):
+                answered = self._reply.wait_for(lambda: token in self._replies or self.gone,
+                                                timeout)
+                # Given up on: a child forked after this would run unsupervised next to the
+                # one main starts instead (two processes for one account); _read kills it.
+                self._waiting.discard(token)
+                if not answered:
                     raise ForkParentGone("the fork parent did not answer")
                 if token not in self._replies:
                     raise ForkParentGone("the fork parent is gone")
@@ -192,7 +201,9 @@ class ForkParent:
                 break
             message = pickle.loads(data)
             with self._reply:
-                if message[0] == "started":
+                if message[0] == "started" and message[1] not in self._waiting:
+                    _kill(message[2])  # its start was given up (timeout): nobody supervises it
+                elif message[0] == "started":
                     self._replies[message[1]] = message[2]
                 elif message[0] == "exit":
                     proc = self._children.pop(message[1], None)
@@ -229,6 +240,13 @@ class ForkParent:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 # --- the fork parent's side --------------------------------------------------------------------
