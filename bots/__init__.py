@@ -13,6 +13,7 @@ import inspect
 import logging
 import os
 import queue
+import random
 import re
 import sys
 import threading
@@ -253,7 +254,8 @@ class Bot:
         self._deliver(None)
         self._careful_send = False
         next_poll = 0.0
-        next_sweep = time.monotonic() + 60
+        # spread: bots started together must not all look at once
+        next_sweep = time.monotonic() + SWEEP_INTERVAL * random.uniform(0.5, 1.0)
         asked = False  # receive_now news came: receive once more as soon as possible
         # An idle bot wakes only to beat: often enough for the watchdog, seldom enough that
         # hundreds of idle bots cost next to nothing.
@@ -283,7 +285,7 @@ class Bot:
             if now >= next_sweep:
                 # Safety net: news normally arrives through the inbox.
                 self._deliver(None)
-                next_sweep = now + 60
+                next_sweep = now + SWEEP_INTERVAL
 
     # --- receiving ---------------------------------------------------------------------
     def _stored_watermark(self) -> tuple[str | None, bool]:
@@ -663,6 +665,12 @@ class Bot:
             self._last_news[event] = now
             process.tell_main(self._ctx, event)
 
+
+# Seconds between a bot's own looks for deliveries routed to it: a safety net only (news of
+# each delivery comes through its inbox, a start looks anyway, and main sends SWEEP when it had
+# to drop news), and with hundreds of bots a look a minute each was most of an idle instance's
+# load.
+SWEEP_INTERVAL = 300.0
 
 _NOT_YET = object()  # read() said: not now; the message stays unhandled and comes back
 # Failures of one delivery, raised as OSError while the network worked for others, before it
