@@ -208,6 +208,26 @@ def compile_trigger(patterns: list[str]):
     return trigger
 
 
+def _check_lines(numbered: list[tuple[int, str]]) -> tuple[list[str], list[tuple[str, PatternError]]]:
+    """The patterns of numbered lines that can be trigger patterns, and each one that cannot
+    with its error, in their order."""
+    usable, bad = [], []
+    for line, pattern in numbered:
+        try:
+            check_pattern(line, pattern)
+            usable.append(pattern)
+        except PatternError as error:
+            bad.append((pattern, error))
+    return usable, bad
+
+
+def _compile_usable(usable: list[str], count: int):
+    """compile_trigger() of the usable patterns of a list of `count`; PatternError if none is."""
+    if count and not usable:
+        raise PatternError(f"none of its {count} patterns is valid")
+    return compile_trigger(usable)
+
+
 def check_patterns(text: str, stored: str = "") -> list[str]:
     """The patterns of a trigger list, one per line, as they are to be stored; PatternError for
     the first bad line, or for the list as a whole, checked exactly as the censor compiles it.
@@ -218,17 +238,11 @@ def check_patterns(text: str, stored: str = "") -> list[str]:
     patterns = [pattern for _line, pattern in numbered]
     _check_list_size(patterns)  # before any compiling: an oversized list costs nothing
     kept = {pattern for _line, pattern in _lines(stored)}
-    usable = []
-    for line, pattern in numbered:
-        try:
-            check_pattern(line, pattern)
-            usable.append(pattern)
-        except PatternError:
-            if pattern not in kept:
-                raise
-    if patterns and not usable:
-        raise PatternError(f"none of its {len(patterns)} patterns is valid")
-    compile_trigger(usable)
+    usable, bad = _check_lines(numbered)
+    for pattern, error in bad:
+        if pattern not in kept:
+            raise error
+    _compile_usable(usable, len(patterns))
     return patterns
 
 
@@ -249,21 +263,16 @@ def trigger_for(patterns_text: str) -> Trigger:
     """A stored trigger list, compiled once: cached by its text, so an edit takes effect on the
     next report, and a list that cannot be used is not compiled again for every report."""
     numbered = _lines(patterns_text)
-    usable, skipped = [], []
+    skipped = []
     try:
         _check_list_size([pattern for _line, pattern in numbered])
-        for line, pattern in numbered:
-            try:
-                check_pattern(line, pattern)
-                usable.append(pattern)
-            except PatternError as error:
-                # Stored before version 3 checked patterns (or valid only for Python's re):
-                # one bad line costs the city that line, not its reports.
-                log.warning("ignoring a stored trigger pattern: %s", error)
-                skipped.append(f"not used: {error}")
-        if numbered and not usable:
-            raise PatternError(f"none of its {len(numbered)} patterns is valid")
-        return Trigger(compile_trigger(usable), skipped=tuple(skipped))
+        usable, bad = _check_lines(numbered)
+        for _pattern, error in bad:
+            # Stored before version 3 checked patterns (or valid only for Python's re): one
+            # bad line costs the city that line, not its reports.
+            log.warning("ignoring a stored trigger pattern: %s", error)
+            skipped.append(f"not used: {error}")
+        return Trigger(_compile_usable(usable, len(numbered)), skipped=tuple(skipped))
     except PatternError as error:
         reason = f"the trigger patterns cannot be used: {error}"
         log.warning("%s", reason)

@@ -69,18 +69,19 @@ class ForkedProcess:
     def join(self, timeout: float | None = None) -> None:
         self._ended.wait(timeout)
 
-    def _signal(self, number: int) -> None:
-        if self.is_alive():
-            try:
-                os.kill(self.pid, number)
-            except ProcessLookupError:
-                pass
-
     def terminate(self) -> None:
-        self._signal(signal.SIGTERM)
+        if self.is_alive():
+            _kill(self.pid, signal.SIGTERM)
 
     def kill(self) -> None:
-        self._signal(signal.SIGKILL)
+        if self.is_alive():
+            _kill(self.pid)
+
+
+def heartbeat_slot(buffer, slot: int):
+    """A child's heartbeat (`.value`, a double) in the shared memory: main reads it, the
+    child writes it."""
+    return ctypes.c_double.from_buffer(buffer, slot * 8)
 
 
 class Heartbeats:
@@ -97,7 +98,7 @@ class Heartbeats:
         if not self._free:
             raise RuntimeError(f"more than {SLOTS} supervised processes")
         slot = self._free.pop()
-        value = ctypes.c_double.from_buffer(self.map, slot * 8)
+        value = heartbeat_slot(self.map, slot)
         value.value = 0.0
         return slot, value
 
@@ -121,7 +122,6 @@ class ForkParent:
         self._tokens = iter(range(1, 1 << 62))
         self.proc: subprocess.Popen | None = None
         self.sock: socket.socket | None = None
-        self.ready_modules = 0
 
     def open(self, timeout: float = 120.0) -> None:
         """Start the fork parent and wait until it imported everything (an import that fails
@@ -148,7 +148,6 @@ class ForkParent:
         if message[0] != "ready":
             self.proc.kill()
             raise ForkParentGone(message[1] if len(message) > 1 else "the fork parent died")
-        self.ready_modules = message[1]
         threading.Thread(target=self._read, daemon=True, name="fork parent").start()
 
     def start(self, name: str, target: str, fields: dict, slot: int, fds: list[int],
@@ -242,9 +241,9 @@ class ForkParent:
                 self.proc.wait()
 
 
-def _kill(pid: int) -> None:
+def _kill(pid: int, number: int = signal.SIGKILL) -> None:
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, number)
     except ProcessLookupError:
         pass
 
@@ -356,7 +355,7 @@ def _child(sock, target, fields, settings, heartbeats, slot, fds, lifeline_fd) -
         module, _, function = target.partition(":")
         inbox = process.Inbox(Connection(fds[1], writable=False)) if len(fds) > 1 else None
         ctx = process.Context(settings=settings,
-                              heartbeat=ctypes.c_double.from_buffer(heartbeats, slot * 8),
+                              heartbeat=heartbeat_slot(heartbeats, slot),
                               lifeline=Connection(lifeline_fd, writable=False),
                               to_main=Connection(fds[0], readable=False), inbox=inbox, **fields)
         getattr(importlib.import_module(module), function)(ctx)

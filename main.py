@@ -170,8 +170,7 @@ class Supervisor:
         self.lifeline, self._lifeline_keep = multiprocessing.Pipe(duplex=False)
         self.poke = threading.Event()
         self.heartbeats = forkparent.Heartbeats()
-        self.forks = forkparent.ForkParent(settings, self._preload(), self.heartbeats,
-                                           self.lifeline.fileno(), on_exit=self._poke)
+        self.forks = self._new_fork_parent()
         self._fork_parent_retry = 0.0
         # Wakes the listener when a child's pipe is added.
         self._wake_listener, self._poke_listener = multiprocessing.Pipe(duplex=False)
@@ -376,8 +375,7 @@ class Supervisor:
             return False
         self._fork_parent_retry = now + self.settings.supervisor.backoff_max
         log.error("the fork parent is gone; starting it again")
-        self.forks = forkparent.ForkParent(self.settings, self._preload(), self.heartbeats,
-                                           self.lifeline.fileno(), on_exit=self._poke)
+        self.forks = self._new_fork_parent()
         try:
             self.forks.open()
         except forkparent.ForkParentGone as error:
@@ -385,8 +383,9 @@ class Supervisor:
             return False
         return True
 
-    def _poke(self) -> None:
-        self.poke.set()
+    def _new_fork_parent(self) -> forkparent.ForkParent:
+        return forkparent.ForkParent(self.settings, self._preload(), self.heartbeats,
+                                     self.lifeline.fileno(), on_exit=self.poke.set)
 
     def _drop_pipes(self, child: Child) -> None:
         with self.lock:
@@ -641,10 +640,11 @@ def cmd_run(args, settings, plugins) -> int:
         # starts, so that no two processes sign with secrets of their own.
         with sessions.begin() as session:
             user.ensure_instance_secret(session)
-            if not user.upgrade_finished(session) and user.v2_password_count(session):
+            kept = 0 if user.upgrade_finished(session) else user.v2_password_count(session)
+            if kept:
                 log.info("%d organiser account(s) keep version 2 password hashes, so that "
                          "version 2 can still log them in, until `ticketfrei upgrade --finish`",
-                         user.v2_password_count(session))
+                         kept)
         return Supervisor(settings, plugins, sessions).run()
     finally:
         _pid_path(settings).unlink(missing_ok=True)
@@ -762,11 +762,12 @@ def cmd_city(args, settings, plugins) -> int:
 
 def cmd_backup(args, settings, plugins) -> int:
     url = settings.database.url
-    if url.startswith("sqlite") and db.sqlite_path(url) is None:
+    path = db.sqlite_path(url)
+    if url.startswith("sqlite") and path is None:
         print("ticketfrei: the database is in memory: there is nothing to back up",
               file=sys.stderr)
         return 2
-    if db.sqlite_path(url) is None:
+    if path is None:
         print("ticketfrei: the database is not a SQLite file: back up PostgreSQL with its own "
               "tool, which takes a consistent copy while the instance runs, e.g.\n"
               "  pg_dump --format=custom --file=ticketfrei.dump DATABASE\n"
@@ -780,7 +781,7 @@ def cmd_backup(args, settings, plugins) -> int:
         print(f"ticketfrei: {error}", file=sys.stderr)
         return 1
     held = ", ".join(f"{copy[t]} {t}" for t in ("cities", "reports") if copy[t] is not None)
-    print(f"backed up {db.sqlite_path(url)} to {copy['path']} ({copy['size'] / 2 ** 20:.1f} MiB"
+    print(f"backed up {path} to {copy['path']} ({copy['size'] / 2 ** 20:.1f} MiB"
           f"{': ' + held if held else ''}); the copy checks out")
     return 0
 
