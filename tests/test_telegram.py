@@ -332,6 +332,9 @@ def test_an_organiser_connects_the_bot_on_the_running_web_ui_and_riders_use_it(m
     telegram.private_message(bot, erika, "Kontrolle U9 Osloer Str")
     wait_for(lambda: "Kontrolle U9 Osloer Str" in texts(telegram, bot, carl.id), 30,
              what="the report broadcast")
+    # the city's two test-network accounts post on their own time, not Telegram's
+    wait_for(lambda: len(instance.posted(berlin)) >= 2, 30, what="the posts on the other accounts")
+    time.sleep(0.5)
     assert [r[2] for r in instance.posted(berlin)] == ["Kontrolle U9 Osloer Str"] * 2
     # the report's id names the bot, the update and the message: never the chat (the user id)
     (key,) = instance.sql("SELECT network_message_id FROM reports")[0]
