@@ -86,6 +86,9 @@ CORE: dict[str, dict[str, Setting]] = {
                                       minimum=0.5),
         "stop_timeout": Setting(7.0, "float", "seconds children get to stop before SIGKILL",
                                 minimum=0.5, maximum=9),
+        "immortal_objects": Setting(True, "bool", "the fork parent makes its objects immortal "
+                                    "(CPython 3.12/3.13): children share their pages; off only "
+                                    "to rule it out when hunting a crash"),
     },
     "plugins": {
         "dirs": Setting([], "list", "extra directories holding bot plugins"),

@@ -31,7 +31,9 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import threading
+import types
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -148,6 +150,8 @@ class ForkParent:
         if message[0] != "ready":
             self.proc.kill()
             raise ForkParentGone(message[1] if len(message) > 1 else "the fork parent died")
+        log.info("fork parent ready: %d modules imported, %d objects made immortal",
+                 message[1], message[2])
         threading.Thread(target=self._read, daemon=True, name="fork parent").start()
 
     def start(self, name: str, target: str, fields: dict, slot: int, fds: list[int],
@@ -267,8 +271,9 @@ def serve(sock_fd: int, heartbeats_fd: int, lifeline_fd: int) -> None:
     global PRELOADED
     PRELOADED = frozenset(sys.modules)
     gc.collect()
+    shared = immortalize() if settings.supervisor.immortal_objects else 0
     gc.freeze()
-    sock.sendall(pickle.dumps(("ready", len(PRELOADED))))
+    sock.sendall(pickle.dumps(("ready", len(PRELOADED), shared)))
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
@@ -328,6 +333,49 @@ def _warm(settings) -> None:
     except Exception as error:  # the database is down: the children do it themselves
         print(f"fork parent: could not warm up on the database: {type(error).__name__}",
               file=sys.stderr)
+
+
+def immortalize() -> int:
+    """Make every object reachable from the garbage collector's lists immortal (CPython 3.12
+    and 3.13, PEP 683): the interpreter then never writes their reference counts, so a child
+    that merely uses an object (calls a function, reads a column's name) leaves its page
+    shared instead of copying it. Measured on 3.13: a bot's own memory falls from ~16 MiB to
+    ~8. Returns how many objects were made immortal (0 where it does not apply).
+
+    Only in this process, which has no threads, right before gc.freeze(). The cost: these
+    objects are never freed, here or in a child, which is what a fork parent's objects are
+    for anyway. An immortal object keeps working in every other respect (a C extension built
+    for an older Python that increments the count only makes it mortal again, with a count
+    that never falls to zero). The value is read from None, immortal by the interpreter
+    itself; other versions (3.11 has no immortal objects; 3.14 changed the scheme) and
+    free-threaded builds are left alone."""
+    if (sys.implementation.name != "cpython" or sys.version_info[:2] not in ((3, 12), (3, 13))
+            or sysconfig.get_config_var("Py_GIL_DISABLED")):
+        return 0
+    immortal = ctypes.c_ssize_t.from_address(id(None)).value
+    if ctypes.c_int32(immortal).value >= 0:  # not this interpreter's immortal scheme
+        return 0
+    seen: set[int] = set()
+    todo = gc.get_objects()
+    made = 0
+    while todo:
+        obj = todo.pop()
+        address = id(obj)
+        if address in seen:
+            continue
+        seen.add(address)
+        count = ctypes.c_ssize_t.from_address(address)
+        if ctypes.c_int32(count.value).value >= 0:  # not immortal yet
+            count.value = immortal
+            made += 1
+        if isinstance(obj, types.CodeType):
+            # Code objects are not tracked by the collector and report no referents; a call
+            # takes a reference to its code object, so they matter most.
+            todo.extend((*obj.co_consts, *obj.co_names, *obj.co_varnames, *obj.co_freevars,
+                         *obj.co_cellvars, obj.co_filename, obj.co_name, obj.co_qualname))
+        else:
+            todo.extend(gc.get_referents(obj))
+    return made
 
 
 def _reap(sock) -> None:

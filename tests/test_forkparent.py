@@ -1,6 +1,12 @@
 """Children are forked from a warm fork parent (forkparent.py): a bot finds what it needs
 imported already, and the web stack, which only the frontend uses, is not in it."""
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 
 from instance import wait_for
 
@@ -75,3 +81,82 @@ def test_a_child_forked_after_main_gave_up_its_start_is_killed(tmp_path, monkeyp
     finally:
         os.close(keep)  # the lifeline's end: the fork parent exits
         parent.close()
+
+
+def interpreters_with_immortal_objects() -> list[str]:
+    """Python 3.12 and 3.13 on this machine (CPython's immortal objects), e.g. under pyenv."""
+    import glob
+    import shutil
+    found = {}
+    for version in ("3.12", "3.13"):
+        candidates = [shutil.which(f"python{version}"),
+                      *sorted(glob.glob(os.path.expanduser(
+                          f"~/.pyenv/versions/{version}*/bin/python{version}")))]
+        for path in filter(None, candidates):
+            if subprocess.run([path, "-c", "import sys"], capture_output=True).returncode == 0:
+                found[version] = path
+                break
+    return list(found.values())
+
+
+# Runs in a 3.12/3.13 interpreter: the fork parent's immortalize() with only the standard
+# library, then a child that uses the objects (calls, reads, json, sqlite3, a class) and
+# reports their reference counts, which must not have moved: the child wrote to none of them.
+IMMORTAL_CHECK = r"""
+import gc, json, os, sqlite3, sys, weakref
+sys.path.insert(0, ROOT)
+import forkparent
+
+class Station:
+    def __init__(self, name): self.name = name
+    def label(self): return "U8 " + self.name
+
+stations = [Station(f"Hermannplatz {n}") for n in range(100)]
+table = {"stations": stations, "lines": ["U8", "S41"]}
+gone = Station("Wittenau")
+ref = weakref.ref(gone)
+gc.collect()
+made = forkparent.immortalize()
+gc.freeze()
+del gone
+gc.collect()
+watched = [stations[0], stations[99], table, table["lines"], Station.label, Station.label.__code__]
+before = [sys.getrefcount(o) for o in watched]
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    keep = [s.label() for s in stations] + [dict(table), list(table["lines"]), Station.label]
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE reports (text)")
+    db.executemany("INSERT INTO reports VALUES (?)", [(k,) for k in keep if isinstance(k, str)])
+    count = db.execute("SELECT count(*) FROM reports").fetchone()[0]
+    os.write(w, json.dumps([count, [sys.getrefcount(o) for o in watched]]).encode())
+    os._exit(0)
+os.close(w)
+count, after = json.loads(os.read(r, 65536))
+os.waitpid(pid, 0)
+print(json.dumps({"made": made, "alive": ref() is not None, "count": count,
+                  "before": before, "after": after}))
+"""
+
+
+@pytest.mark.parametrize("python", interpreters_with_immortal_objects() or [None])
+def test_fork_parent_objects_are_immortal_so_a_child_writes_to_none_of_them(python):
+    if python is None:
+        pytest.skip("no Python 3.12 or 3.13 on this machine")
+    root = str(Path(__file__).resolve().parent.parent)
+    done = subprocess.run([python, "-c", f"ROOT = {root!r}\n" + IMMORTAL_CHECK],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["made"] > 1000      # every module's functions, classes, constants
+    assert result["alive"]            # an immortal object outlives its last reference
+    assert result["count"] == 100     # the child worked with them as usual
+    assert result["after"] == result["before"]  # and changed no reference count
+
+
+def test_fork_parent_makes_nothing_immortal_where_python_has_no_such_thing():
+    import forkparent
+    if sys.version_info[:2] in ((3, 12), (3, 13)):
+        pytest.skip("this interpreter has immortal objects")
+    assert forkparent.immortalize() == 0
