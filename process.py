@@ -203,10 +203,13 @@ def _watch_lifeline(lifeline) -> None:
     os._exit(1)
 
 
-def beat(ctx: Context, busy_since: float | None = None) -> None:
+def beat(ctx: Context, busy_since: float | None = None, waiting: float = 0.0) -> None:
     """This process is alive. `busy_since`: the start of work under way in another thread
-    (a bot's network call), which must come back in time too: the beat is no newer."""
-    now = time.monotonic()
+    (a bot's network call), which must come back in time too: the beat is no newer.
+    `waiting`: the seconds the process is about to spend waiting for news, which cannot hang;
+    the beat counts from their end, so that an idle process need not wake only to beat (it
+    beats again as soon as it wakes)."""
+    now = time.monotonic() + waiting
     ctx.heartbeat.value = now if busy_since is None else min(now, busy_since)
 
 

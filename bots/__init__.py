@@ -193,11 +193,14 @@ class Bot:
     def beat(self) -> None:
         """Tell main this bot is alive: call it in long work (one mail per subscriber of a long
         list), or main takes the bot for hung after supervisor.heartbeat_timeout."""
+        self._beat()
+
+    def _beat(self, waiting: float = 0.0) -> None:
         if getattr(self, "_ctx", None) is not None:
             # While the receive thread waits on the network, the bot is only as alive as that
             # call is young: a receive that never returns is a hang, as before the thread.
             busy = self._receiver.busy_since if getattr(self, "_receiver", None) else None
-            process.beat(self._ctx, busy)
+            process.beat(self._ctx, busy, waiting)
 
     def mark_delivered(self, report: Report) -> None:
         with self.sessions.begin() as session:
@@ -247,7 +250,8 @@ class Bot:
         self._careful_read = self._careful_send = True
         self.start()
         self._watermark, self._first_start = self._stored_watermark()
-        self._receiver = _Receiver(self._fetch)
+        self._waiting_until = 0.0  # while the main thread waits for news: until when
+        self._receiver = _Receiver(self._fetch, self._receiving_on)
         self._receive_began = time.monotonic()
         self._receiver.start(self._watermark)
         self._requeue_undecided()
@@ -257,14 +261,12 @@ class Bot:
         # spread: bots started together must not all look at once
         next_sweep = time.monotonic() + SWEEP_INTERVAL * random.uniform(0.5, 1.0)
         asked = False  # receive_now news came: receive once more as soon as possible
-        # An idle bot wakes only to beat: often enough for the watchdog, seldom enough that
-        # hundreds of idle bots cost next to nothing.
-        beat_every = max(1.0, ctx.settings.supervisor.heartbeat_timeout / 4)
         while True:
             self.beat()
             result = self._receiver.take()
             if result is not None:
                 next_poll = time.monotonic() + self._received(*result)
+                self._receiver.repeat_after = self._repeat_after()
             now = time.monotonic()
             if self._receiver.idle and (now >= next_poll or asked):
                 asked = False
@@ -272,8 +274,16 @@ class Bot:
                 self._receiver.start(self._watermark)
             wake = min([next_sweep, *self._retry_at.values(),
                         *([next_poll] if self._receiver.idle else [])])
-            ids = process.receive(ctx.inbox, max(0.0, min(wake - time.monotonic(), beat_every)),
-                                  wake=self._receiver.fileno)
+            # An idle bot sleeps until there is something to do (news, the receive thread's
+            # answer, a retry, a poll, the sweep), not to beat: the beat covers the wait, and
+            # a receive under way still counts from its start. Hundreds of idle bots then
+            # cost next to nothing.
+            wait = max(0.0, wake - time.monotonic())
+            self._waiting_until = time.monotonic() + wait
+            self._beat(waiting=wait)
+            ids = process.receive(ctx.inbox, wait, wake=self._receiver.fileno)
+            self._waiting_until = 0.0
+            self.beat()  # the work that follows must beat for itself
             now = time.monotonic()
             if process.RECEIVE in ids:
                 ids, asked = [i for i in ids if i != process.RECEIVE], True
@@ -339,6 +349,24 @@ class Bot:
             if at <= self._receive_began and key not in seen:
                 del self._read_retry_at[key]
         return [max(0.0, at - now) for at in self._read_retry_at.values()]
+
+    def _repeat_after(self) -> float | None:
+        """Whether the receive thread may follow an empty answer with the next call itself,
+        without waking this thread (which would only start that call): for a bot that long-
+        polls (a poll_interval of a second at most), while nothing waits on a receive's result
+        here (a message to retry, an error to take back, the first careful read). The seconds
+        to pause first, or None."""
+        if (self.poll_interval > 1.0 or self._read_retry_at or "receive" in self._trouble
+                or self._careful_read or self._first_start):
+            return None
+        return self.poll_interval
+
+    def _receiving_on(self) -> None:
+        """In the receive thread, as it follows an empty answer with the next call: while the
+        main thread waits for news, that call's start is the bot's beat (when the main thread
+        works, it beats for itself, and a hang there must not be hidden)."""
+        if time.monotonic() < self._waiting_until:
+            process.beat(self._ctx, self._receiver.busy_since)
 
     def _set_baseline(self, watermark: str | None) -> None:
         """Stored even when None ("from the beginning"): a later start must not set a new
@@ -687,11 +715,14 @@ class _Baseline:
 class _Receiver:
     """Runs one call at a time (recv_messages) in a daemon thread, so that the bot's main
     thread sends while the network keeps the call waiting. The result waits in `take()`;
-    `fileno` becomes readable when it is there. Nothing else crosses threads: reading,
-    storing and sending all happen in the main thread."""
+    `fileno` becomes readable when it is there. An empty answer is followed by the next call
+    in this thread when the main thread allows it (`repeat_after`, the pause first; `on_repeat`
+    runs before that call): an idle long-polling bot then wakes its main thread for nothing.
+    Nothing else crosses threads: reading, storing and sending all happen in the main thread."""
 
-    def __init__(self, call):
-        self._call = call
+    def __init__(self, call, on_repeat=lambda: None):
+        self._call, self._on_repeat = call, on_repeat
+        self.repeat_after: float | None = None  # set by the main thread
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
         self._result: tuple | None = None
         self._pending = False  # a call was started and its result not taken yet
@@ -723,13 +754,26 @@ class _Receiver:
     def _serve(self) -> None:
         while True:
             argument = self._requests.get()
-            try:
-                result = (self._call(argument), None)
-            except BaseException as error:  # handed to the main thread, which decides
-                result = (None, error)
+            while True:
+                try:
+                    result = (self._call(argument), None)
+                except BaseException as error:  # handed to the main thread, which decides
+                    result = (None, error)
+                pause = self.repeat_after
+                if pause is None or not _empty_answer(result):
+                    break
+                if pause:
+                    time.sleep(pause)
+                self.busy_since = time.monotonic()
+                self._on_repeat()
             self.busy_since = None
             self._result = result
             os.write(self._wake_writer, b"x")
+
+
+def _empty_answer(result: tuple) -> bool:
+    messages, error = result
+    return error is None and isinstance(messages, (list, tuple)) and not messages
 
 
 # --- Discovery -------------------------------------------------------------------------------
@@ -785,7 +829,8 @@ _REQUIRED = ("accounts", "deactivate", "forget_city")
 
 _LOOP_STATE = ("_ctx", "_retry_at", "_read_retry_at", "_recv_failures", "_send_failures",
                "_culprits", "_last_news", "_trouble", "_errors", "_done_keys", "_careful_read",
-               "_careful_send", "_watermark", "_first_start", "_receiver", "_marked")
+               "_careful_send", "_watermark", "_first_start", "_receiver", "_marked",
+               "_waiting_until")
 
 
 def _loop_names() -> set[str]:

@@ -180,3 +180,32 @@ def test_a_broadcast_longer_than_the_heartbeat_timeout_is_not_taken_for_a_hang(m
     wait_for(lambda: len(instance.posted(berlin, "b")) == 150, 60, what="every recipient")
     assert instance.row("berlin/testnet:b")["restarts"] == 0
     assert instance.sql("SELECT state FROM deliveries") == [("done",)]
+
+
+def test_an_idle_long_polling_bot_is_not_taken_for_hung_and_still_receives(make_instance):
+    # Empty long polls are followed by the next in the receive thread alone (the main thread
+    # sleeps until there is work): their starts must keep the bot's beat alive for many
+    # heartbeat timeouts (4 s here), and a message on the quiet network still gets through.
+    instance = make_instance()
+    berlin = start_city(instance)
+    instance.switch(berlin, "a", longpoll=1.0)
+    time.sleep(15)
+    assert instance.row("berlin/testnet:a")["restarts"] == 0
+    assert "no heartbeat" not in instance.log()
+    instance.send(berlin, "a", "Kontrolle U7 Neukölln")
+    wait_for(lambda: instance.posted(berlin, "b"), 20, what="the report from the quiet network")
+
+
+def test_a_send_that_hangs_is_found_while_the_receive_thread_polls_on(make_instance):
+    # b's network answers its long polls (empty) as usual while one of its sends never ends:
+    # the receive thread's beats must not hide the hung main thread from the watchdog.
+    instance = make_instance()
+    berlin = start_city(instance)
+    instance.switch(berlin, "b", longpoll=1.0, recipients=1, send_delay=3600)
+    before = instance.pid("berlin/testnet:b")
+    instance.send(berlin, "a", "Kontrolle S8 Bornholmer Straße")
+    wait_for(lambda: "no heartbeat" in (instance.row("berlin/testnet:b")["last_error"] or ""),
+             30, what="the watchdog to notice the hung send")
+    instance.switch(berlin, "b", send_delay=0)
+    wait_for(lambda: instance.posted(berlin, "b"), 30, what="the report after the restart")
+    assert instance.pid("berlin/testnet:b") != before
