@@ -35,8 +35,10 @@ class BenchnetBot(Bot):
 
     @classmethod
     def accounts(cls, session, city_id=None):
-        return [Account(c.id, name, f"{c.name}/{name}")
-                for c in user.list_cities(session) if city_id in (None, c.id)
+        # One city's accounts are asked for with every report (routing): its row alone.
+        cities = (user.list_cities(session) if city_id is None
+                  else [c for c in [session.get(db.City, city_id)] if c is not None])
+        return [Account(c.id, name, f"{c.name}/{name}") for c in cities
                 for name in cls.options.accounts]
 
     @classmethod
