@@ -11,16 +11,19 @@ process) and a real instance (`main.py run`) with N cities x B accounts of the b
 
 - processes (those main supervises: bots, censor, frontend) and the seconds from the start of
   main until every bot waits in its first long poll on the fake network;
-- idle CPU: the CPU time of main and all its descendants over a window (`--idle`, 20 s) after
-  all started and before any report, as % of one core;
+- idle CPU: the CPU time of main and all its descendants over a window (`--idle`, 30 s) that
+  begins one long poll (`--long-poll`) after all started, before any report, as % of one core;
 - latency of `--reports` reports sent at `--rate` into random accounts: "e2e" from the
   message's arrival on the fake network to the post of the last other account of its city
   (both on the fake network's clock), "core" from the report stored by the receiving bot
   (`reports.received_at`) to that post; p50 and p99 of each;
 - memory: PSS and USS of a bot (median of a sample of up to 20), the censor, the frontend,
-  main and the fork parent (the parent of the bot processes: the fork server), and the PSS
+  main and the fork parent (the parent of the bot processes), and the PSS
   of main and all its descendants; PSS shares the pages common to several processes among
   them, USS is what the process alone holds;
+- a busy-cities run (more than 5 cities): the same reports into the first 5 cities only, whose
+  processes stay warm; its core p99 against the normal run's, where most reports wake
+  processes that have not run for seconds, is what cold processes cost;
 - a hung-network run (2 cities or more): the first city's accounts answer nothing while the
   same number of reports flows into the other cities; their latency against the normal run;
 - stop: seconds from SIGTERM to main until it is gone.
@@ -70,9 +73,19 @@ FIGURES = ("start_s", "processes", "idle_cpu_pct", "reports", "relayed", "e2e_p5
            "stop_s")
 TICKETFREI_FIGURES = ("create_cities_s", "processes_total", "core_p50", "core_p99",
                       "hung_core_p50", "hung_core_p99", "hung_core_p99_ratio",
+                      "busy_core_p50", "busy_core_p99",
                       *(f"{who}_{kind}" for who in ("bot", "censor", "frontend", "main",
                                                     "fork_parent") for kind in ("pss", "uss")))
-SETTLE = 2.0  # seconds after all started before the idle window
+
+def settle(args) -> None:
+    """Before the idle window: one long poll's time after all started, so that what every bot
+    does once after its start (its first poll coming back, its baseline stored, its first look
+    for deliveries) is over and the window sees the instance as it idles for hours."""
+    if args.idle:
+        time.sleep(max(2.0, args.long_poll))
+
+
+BUSY_CITIES = 5  # the load of the "busy" run goes into this many cities only
 MIB = 2 ** 20
 
 
@@ -284,7 +297,7 @@ def run_ticketfrei(cities, args, workdir, note):
         result["processes_total"] = len(tree(instance.proc.pid))
         note(f"all {result['processes']} processes run after {result['start_s']:.1f} s; "
              f"idle window {args.idle:g} s")
-        time.sleep(SETTLE)
+        settle(args)
         result["idle_cpu_pct"] = idle_cpu(instance.proc.pid, args.idle)
 
         note(f"{args.reports} reports at {args.rate:g}/s")
@@ -313,6 +326,8 @@ def run_ticketfrei(cities, args, workdir, note):
                   if pss is not None]
         result["total_pss"] = sum(totals) if totals else None
 
+        if cities > BUSY_CITIES:
+            busy(result, load, names, args, note, instance.stored)
         if cities >= 2:
             hung(result, net, load, names, args, note, instance.stored)
         note("stopping (SIGTERM to main)")
@@ -327,6 +342,17 @@ def run_ticketfrei(cities, args, workdir, note):
         instance.close()
         net.stop()
     return result
+
+
+def busy(result, load, names, args, note, stored):
+    """The same load into the first few cities only: their processes stay warm, while with
+    reports into random cities of many most reports wake processes that have not run for
+    seconds. The difference to the normal run is what cold processes cost."""
+    note(f"{args.reports} reports into {BUSY_CITIES} of the {len(names)} cities only")
+    sent = load.send(args.reports, args.rate, names[:BUSY_CITIES], "w")
+    done = load.wait(sent, args.wait)
+    _e2e, core = latencies(sent, done, stored())
+    result["busy_core_p50"], result["busy_core_p99"] = median(core), percentile(core, .99)
 
 
 def hung(result, net, load, names, args, note, stored=None):
@@ -381,7 +407,7 @@ def run_baseline(system, cities, args, workdir, note):
         result["processes"] = 1
         note(f"{system} polls all {len(load.keys())} accounts after {result['start_s']:.1f} s; "
              f"idle window {args.idle:g} s")
-        time.sleep(SETTLE)
+        settle(args)
         result["idle_cpu_pct"] = idle_cpu(proc.pid, args.idle)
         note(f"{args.reports} reports at {args.rate:g}/s")
         sent = load.send(args.reports, args.rate, names, "n")
@@ -439,10 +465,12 @@ def print_tables(runs, baselines):
     ours = [r for r in runs if r["system"] == "ticketfrei"]
     table("Ticketfrei: start, idle CPU, latency (ms), stop",
           ("cities", "bots", "procs", "start s", "idle CPU %", "e2e p50", "e2e p99",
-           "core p50", "core p99", "hung: others' core p99", "x normal", "stop s"),
+           "core p50", "core p99", f"core p99, {BUSY_CITIES} cities busy",
+           "hung: others' core p99", "x normal", "stop s"),
           [[str(r["cities"]), str(r["bots"]), fmt(r.get("processes")), fmt(r.get("start_s"), 1),
             fmt(r.get("idle_cpu_pct"), 1), fmt(r.get("e2e_p50")), fmt(r.get("e2e_p99")),
-            fmt(r.get("core_p50")), fmt(r.get("core_p99")), fmt(r.get("hung_core_p99")),
+            fmt(r.get("core_p50")), fmt(r.get("core_p99")), fmt(r.get("busy_core_p99")),
+            fmt(r.get("hung_core_p99")),
             fmt(r.get("hung_core_p99_ratio"), 2), fmt(r.get("stop_s"), 1)] for r in ours])
     table("Ticketfrei: memory, PSS / USS in MiB",
           ("cities", "bots", "bot", "censor", "frontend", "main", "fork parent",
@@ -539,8 +567,9 @@ def main(argv=None):
                         help="also run version 2's loop and Kibicara's shape")
     parser.add_argument("--json", metavar="PATH", help="write all figures as JSON")
     parser.add_argument("--plot", metavar="PATH", help="draw latency and memory (PNG)")
-    parser.add_argument("--idle", type=float, default=20.0,
-                        help="seconds of the idle CPU window (default 20; 0: not measured)")
+    parser.add_argument("--idle", type=float, default=30.0,
+                        help="seconds of the idle CPU window, which begins one long poll after "
+                             "all started (default 30; 0: not measured)")
     parser.add_argument("--long-poll", type=float, default=25.0,
                         help="seconds a long poll waits on the fake network (default 25)")
     parser.add_argument("--wait", type=float, default=180.0,
