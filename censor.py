@@ -345,6 +345,27 @@ def rules_for(patterns_text: str, blocklist_text: str) -> Rules:
     return Rules(trigger_for(patterns_text), blocklist_for(blocklist_text))
 
 
+def city_rules(session, city_id: int) -> tuple[Rules | None, str]:
+    """A city's rules, or None and why there are none (unknown or disabled city). The censor
+    judges with them; a form that answers at once (bots/web) too."""
+    row = session.execute(
+        select(db.City, db.User.enabled)
+        .outerjoin(db.User, db.User.id == db.City.user_id)
+        .where(db.City.id == city_id)).first()
+    if row is None:
+        return None, "unknown city"
+    city, enabled = row
+    if enabled == 0 or session.get(db.CityBlock, city_id) is not None:
+        return None, "city is disabled"
+    patterns = session.scalar(select(db.TriggerPatterns.patterns)
+                              .where(db.TriggerPatterns.user_id == city.user_id)
+                              .order_by(db.TriggerPatterns.id).limit(1))
+    words = session.scalar(select(db.BadWords.words)
+                           .where(db.BadWords.user_id == city.user_id)
+                           .order_by(db.BadWords.id).limit(1))
+    return rules_for(patterns or "", words or ""), ""
+
+
 # --- Judging reports ----------------------------------------------------------------------------
 
 def judge_key(report_id: int) -> str:
@@ -382,24 +403,6 @@ class Censor:
         self.plugins = plugins
         self.retry_at: dict[int, float] = {}  # report id -> when to judge it again (monotonic)
 
-    def city_rules(self, session, city_id: int) -> tuple[Rules | None, str]:
-        row = session.execute(
-            select(db.City, db.User.enabled)
-            .outerjoin(db.User, db.User.id == db.City.user_id)
-            .where(db.City.id == city_id)).first()
-        if row is None:
-            return None, "unknown city"
-        city, enabled = row
-        if enabled == 0 or session.get(db.CityBlock, city_id) is not None:
-            return None, "city is disabled"
-        patterns = session.scalar(select(db.TriggerPatterns.patterns)
-                                  .where(db.TriggerPatterns.user_id == city.user_id)
-                                  .order_by(db.TriggerPatterns.id).limit(1))
-        words = session.scalar(select(db.BadWords.words)
-                               .where(db.BadWords.user_id == city.user_id)
-                               .order_by(db.BadWords.id).limit(1))
-        return rules_for(patterns or "", words or ""), ""
-
     @staticmethod
     def verdict(rules: Rules | None, why_not: str, text: str) -> tuple[str, str]:
         """(verdict, reason) for one report under its city's rules."""
@@ -420,7 +423,7 @@ class Censor:
             if report is None or report.verdict is not None:
                 db.forget_attempts(session, [judge_key(report_id)])
                 return []  # purged, or decided before a restart
-            rules, why_not = self.city_rules(session, report.city_id)
+            rules, why_not = city_rules(session, report.city_id)
             report.verdict, reason = self.verdict(rules, why_not, report.text)
             report.verdict_reason = reason
             report.decided_at = time.time()

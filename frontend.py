@@ -238,6 +238,25 @@ def _panel_values(cls, city, status, error) -> dict:
     return dict(values, city=city, status=status, error=error)
 
 
+# Names city.tpl gets from the page: city_part() must not return them.
+CITY_PART_NAMES = {"city", "accounts", "csrf", "login", "instance"}
+
+
+def _city_part_values(cls, city, accounts) -> dict:
+    with site.sessions() as session:
+        values = cls.city_part(session, city)
+    taken = CITY_PART_NAMES & set(values)
+    if taken:
+        raise ValueError(f"city_part() returned names the page gives: {', '.join(sorted(taken))}")
+    return dict(values, city=city, accounts=accounts)
+
+
+def receive_now(city_id: int, network: str, account_id: str) -> None:
+    """A web UI stored messages for a bot (a report sent through a form): main tells that bot
+    to receive now, as process.receive_now does for a service."""
+    site.receive_now(city_id, network, account_id)
+
+
 def plugin_part(name: str, template: str, values) -> str:
     """A plugin's part of a page (settings.tpl, city.tpl) on its own: if `values()` or the
     template fails, a short note takes its place (the error is logged with the plugin's
@@ -363,9 +382,11 @@ def callback_url(plugin: str, path: str = "callback") -> str:
 
 # --- the app ---------------------------------------------------------------------------------
 
-def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bottle:
+def make_app(settings, sessions, plugins, notify_main=lambda: None,
+             receive_now=lambda city_id, network, account_id: None) -> bottle.Bottle:
     site.__dict__.update(settings=settings, sessions=sessions, plugins=plugins,
-                          notify_main=notify_main, outbox=mailer.Outbox(settings),
+                          notify_main=notify_main, receive_now=receive_now,
+                          outbox=mailer.Outbox(settings),
                           secure=settings.web.base_url.startswith("https://"))
     # The secret exists before the first request: parallel first requests must not each
     # make one and sign their tokens with it.
@@ -376,6 +397,8 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
                           for name in plugins}
     app = bottle.Bottle()
     _public_routes(app, sessions, plugins)
+    city_files: dict = {}  # filled below, from the plugins' web UIs
+    _city_file_routes(app, city_files)
     _signup_routes(app, settings, sessions, notify_main)
     _login_routes(app, settings, sessions)
     _settings_routes(app, settings, sessions, notify_main)
@@ -385,6 +408,8 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None) -> bottle.Bo
         if bots.has_module(name, "webui.py"):
             webui = importlib.import_module(f"bots.{name}.webui")
             app.mount(f"/bots/{name}/", webui.make_app(settings, sessions, notify_main))
+            if hasattr(webui, "make_city_files"):
+                city_files.update(webui.make_city_files(settings, sessions))
             if hasattr(webui, "make_v2_app"):
                 app.mount(f"/city/{name}/", webui.make_v2_app(settings, sessions, notify_main))
     return app
@@ -406,7 +431,8 @@ def _public_routes(app, sessions, plugins) -> None:
             bottle.response.status = 404
             return page("unknown_city", name=name)
         # Each connected network's part: how to report there, how to follow.
-        parts = [(n, plugin_part(n, "city", lambda n=n: dict(city=row, accounts=accounts[n])))
+        parts = [(n, plugin_part(n, "city", lambda n=n: _city_part_values(
+                     plugins[n], row, accounts[n])))
                  for n in plugins if accounts.get(n) and bots.has_module(n, "city.tpl")]
         own_heading = (row.markdown or "").lstrip().startswith("#")
         return page("city", city=row, text=render_markdown(row.markdown), parts=parts,
@@ -419,6 +445,18 @@ def _public_routes(app, sessions, plugins) -> None:
     @app.get("/static/<path:path>")
     def static(path):
         return bottle.static_file(path, root=str(HERE / "static"))
+
+
+def _city_file_routes(app, city_files: dict) -> None:
+    """/city/<name>/<file> for the files plugins serve under a city's page (make_city_files:
+    the web plugin's feed.atom). Only names with a dot: version 2's paths under /city/<plugin>/
+    (/city/mail/<city>) never have one."""
+    @app.get("/city/<name>/<file:re:[a-z0-9-]+[.][a-z0-9]+>")
+    def city_file(name, file):
+        handler = city_files.get(file)
+        if handler is None:
+            raise bottle.HTTPError(404, "Not found")
+        return handler(name)
 
 
 def _signup_routes(app, settings, sessions, notify_main) -> None:
@@ -770,7 +808,8 @@ def frontend_process(ctx: process.Context) -> None:
     plugins = bots.load(settings)
     sessions = db.open_sessions(settings)
     # make_app makes the instance's secret if main has not: before waitress serves.
-    app = make_app(settings, sessions, plugins, notify_main=lambda: process.database_changed(ctx))
+    app = make_app(settings, sessions, plugins, notify_main=lambda: process.database_changed(ctx),
+                   receive_now=lambda *bot: process.receive_now(ctx, *bot))
     log.info("web UI on http://%s:%s/", settings.web.host, settings.web.port)
 
     # The heartbeat proves the server serves: a thread asks this server's own /healthz over

@@ -140,6 +140,12 @@ class Bot:
         read here so that the template only renders."""
         return {}
 
+    @classmethod
+    def city_part(cls, session, city) -> dict:
+        """The values city.tpl shows on the public city page (besides city, accounts, csrf),
+        read here so that the template only renders."""
+        return {}
+
     # --- what a plugin implements: its bot process ------------------------------------------
     def start(self) -> None:
         """Once in the bot process, before the first poll: one-off work (taking over version 2
@@ -820,6 +826,7 @@ def load(settings) -> dict[str, type[Bot]]:
 
 # Methods of the contract a plugin may override, and whether the core calls it on the class.
 _CONTRACT = {"accounts": True, "deactivate": True, "forget_city": True, "panel": True,
+             "city_part": True,
              "__init__": False, "start": False, "first_watermark": False,
              "recv_messages": False, "watermark": False, "message_id": False, "read": False,
              "handled": False, "send_messages": False}

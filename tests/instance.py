@@ -35,7 +35,7 @@ def free_port() -> int:
 # The networks an instance has besides the test network. A test's instance runs only those the
 # test needs (`without("telegram")`): each costs every process of the instance its library's
 # imports (python-telegram-bot, tweepy, Mastodon.py: a third of an instance's start).
-NETWORKS = ("mail", "mastodon", "telegram", "twitter")
+NETWORKS = ("mail", "mastodon", "telegram", "twitter", "web")
 
 
 def without(*needed: str) -> tuple[str, ...]:

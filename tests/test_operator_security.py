@@ -199,8 +199,7 @@ def test_the_organisers_switch_cannot_lift_a_block(web):
         shown = user.city_settings(session, city.user_id)
         assert (shown["blocked"], shown["block_reason"]) == (True, "abuse reports")
         assert shown["enabled"] is True  # their switch is on: the block is what holds it
-        rules, why = censor.Censor(web.settings, web.sessions, web.plugins).city_rules(
-            session, city.id)
+        rules, why = censor.city_rules(session, city.id)
         assert rules is None and why == "city is disabled"
     with web.sessions.begin() as session:
         user.set_city_blocked(session, "berlin", False)
