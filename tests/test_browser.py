@@ -120,3 +120,48 @@ def test_organiser_connects_a_mastodon_account_in_the_browser(browser, make_inst
         mastodon.mention("tf_leipzig", "Kontrolle S1 Hauptbahnhof")
         wait_for(lambda: instance.posted(instance.city_id("leipzig"), "a"), 30,
                  what="the mention relayed")
+
+
+def test_a_report_sent_through_the_city_page_appears_in_its_list_without_a_reload(
+        browser, make_instance):
+    from test_mail import Browser
+    instance = make_instance(disabled=without("web"),
+                             extra="[bots.web]\nrefresh_seconds = 1\n")
+    instance.create_city("berlin")
+    instance.start()
+    organiser = Browser(instance)
+    organiser.submit("/login", organiser.get("/login"), email="orga@berlin.example",
+                     password="a good password")
+    for switch in ("form", "feed"):
+        organiser.submit("/bots/web/berlin/settings", organiser.get("/settings"), **{switch: "1"})
+    wait_for(lambda: "berlin/web:page" in instance.running_names(), 30, what="the web bot")
+    city = f"http://127.0.0.1:{instance.port}/city/berlin"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+
+    watcher = browser.new_page(viewport={"width": 390, "height": 844})
+    watcher.goto(city)
+    watcher.wait_for_selector("#recent >> text=None yet")
+    watcher.evaluate("window.notReloaded = true")
+    rider = browser.new_page(viewport={"width": 390, "height": 844})
+    rider.goto(city)
+    rider.fill("#report-text", "Kontrolle U8 Hermannplatz Richtung Wittenau")
+    rider.click("button:has-text('Send the report')")
+    rider.wait_for_selector("text=is being relayed")
+    watcher.wait_for_selector("#recent >> text=Kontrolle U8 Hermannplatz Richtung Wittenau",
+                              timeout=30_000)
+    assert watcher.evaluate("window.notReloaded === true")  # the list came without a reload
+    watcher.screenshot(path=str(SHOTS / "city-page-list-phone.png"), full_page=True)
+
+    # Without JavaScript the form works and a reload shows the list complete.
+    context = browser.new_context(java_script_enabled=False)
+    plain = context.new_page()
+    plain.goto(city)
+    plain.fill("#report-text", "Kontrolle S41 Ostkreuz")
+    plain.click("button:has-text('Send the report')")
+    plain.wait_for_selector("text=is being relayed")
+    wait_for(lambda: len(instance.sql("SELECT id FROM reports WHERE verdict = 'accepted'")) == 2,
+             30, what="the second report accepted")
+    plain.goto(city)
+    texts = plain.locator("#recent .report-text").all_inner_texts()
+    assert texts == ["Kontrolle S41 Ostkreuz", "Kontrolle U8 Hermannplatz Richtung Wittenau"]
+    context.close()

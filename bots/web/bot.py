@@ -32,6 +32,8 @@ class WebBot(Bot):
     option_keys = {
         "reports_per_client": Setting(5, "int", "form reports one client may send in 10 minutes",
                                       minimum=1, maximum=1000),
+        "refresh_seconds": Setting(30.0, "float", "how often the page's list refreshes itself "
+                                   "(with JavaScript)", minimum=1.0, maximum=3600.0),
     }
 
     @classmethod
@@ -58,7 +60,8 @@ class WebBot(Bot):
     @classmethod
     def city_part(cls, session, city):
         web = switches(session, city.id)
-        return {"web": web, "recent": recent(session, city.id, web.window_hours) if web.feed else []}
+        return {"web": web, "refresh": cls.options.refresh_seconds,
+                "recent": recent(session, city.id, web.window_hours) if web.feed else []}
 
     def recv_messages(self, watermark):
         with self.sessions() as session:

@@ -14,7 +14,7 @@
 <p><small>Only the text is passed on; nothing about you is kept with it.</small></p>
 % end
 % if web.feed:
-<section id="recent" class="recent-reports">
+<section id="recent" class="recent-reports" data-refresh="{{'%g' % refresh}}">
 <h3>Reports of the last {{'%g' % web.window_hours}} hours</h3>
 % if recent:
 <ul>
@@ -28,4 +28,5 @@
 % end
 <p><small><a href="/city/{{quote(city.name)}}/feed.atom">Follow these reports in a feed reader</a> (Atom).</small></p>
 </section>
+<script src="/static/refresh.js" defer></script>
 % end
