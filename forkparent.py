@@ -271,9 +271,9 @@ def serve(sock_fd: int, heartbeats_fd: int, lifeline_fd: int) -> None:
     global PRELOADED
     PRELOADED = frozenset(sys.modules)
     gc.collect()
-    shared = immortalize() if settings.supervisor.immortal_objects else 0
+    immortal = immortalize() if settings.supervisor.immortal_objects else 0
     gc.freeze()
-    sock.sendall(pickle.dumps(("ready", len(PRELOADED), shared)))
+    sock.sendall(pickle.dumps(("ready", len(PRELOADED), immortal)))
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)

@@ -205,8 +205,8 @@ def settings_page(status: int = 200, panel_errors: dict | None = None, **shown) 
         if not bots.has_module(name, "settings.tpl"):
             values["error"] = errors.pop(name)
     values["parts"] = [(name, plugin_part(name, "settings", functools.partial(
-        _panel_values, cls, city, [r for r in rows if r.network == name],
-        errors.get(name))))
+        _plugin_values, cls, "panel", PANEL_NAMES, city,
+        status=[r for r in rows if r.network == name], error=errors.get(name))))
         for name, cls in site.plugins.items() if bots.has_module(name, "settings.tpl")]
     bottle.response.status = status
     return page("settings", **values)
@@ -225,30 +225,19 @@ def _account_labels(city_id: int) -> dict[tuple[str, str], str]:
     return labels
 
 
-# Names a panel's template gets from the page: panel() must not return them.
+# Names a plugin's templates get from the page: panel() and city_part() must not return them.
 PANEL_NAMES = {"city", "status", "error", "csrf", "login", "instance"}
-
-
-def _panel_values(cls, city, status, error) -> dict:
-    with site.sessions() as session:
-        values = cls.panel(session, city)
-    taken = PANEL_NAMES & set(values)
-    if taken:
-        raise ValueError(f"panel() returned names the page gives: {', '.join(sorted(taken))}")
-    return dict(values, city=city, status=status, error=error)
-
-
-# Names city.tpl gets from the page: city_part() must not return them.
 CITY_PART_NAMES = {"city", "accounts", "csrf", "login", "instance"}
 
 
-def _city_part_values(cls, city, accounts) -> dict:
+def _plugin_values(cls, method: str, page_names: set[str], city, **given) -> dict:
+    """What a plugin's panel() or city_part() returns for city, with the page's own values."""
     with site.sessions() as session:
-        values = cls.city_part(session, city)
-    taken = CITY_PART_NAMES & set(values)
+        values = getattr(cls, method)(session, city)
+    taken = page_names & set(values)
     if taken:
-        raise ValueError(f"city_part() returned names the page gives: {', '.join(sorted(taken))}")
-    return dict(values, city=city, accounts=accounts)
+        raise ValueError(f"{method}() returned names the page gives: {', '.join(sorted(taken))}")
+    return dict(values, city=city, **given)
 
 
 def receive_now(city_id: int, network: str, account_id: str) -> None:
@@ -431,8 +420,8 @@ def _public_routes(app, sessions, plugins) -> None:
             bottle.response.status = 404
             return page("unknown_city", name=name)
         # Each connected network's part: how to report there, how to follow.
-        parts = [(n, plugin_part(n, "city", lambda n=n: _city_part_values(
-                     plugins[n], row, accounts[n])))
+        parts = [(n, plugin_part(n, "city", lambda n=n: _plugin_values(
+                     plugins[n], "city_part", CITY_PART_NAMES, row, accounts=accounts[n])))
                  for n in plugins if accounts.get(n) and bots.has_module(n, "city.tpl")]
         own_heading = (row.markdown or "").lstrip().startswith("#")
         return page("city", city=row, text=render_markdown(row.markdown), parts=parts,

@@ -99,7 +99,21 @@ def test_a_panel_using_a_name_the_page_gives_is_refused_with_a_note(core_for, da
     with caplog.at_level(logging.ERROR):
         page = web.get("/settings", status=200)
     assert "the testnet plugin failed" in page.text and "Mailing list" in page.text
-    assert any("names the page gives: instance" in (r.exc_text or "") for r in caplog.records)
+    assert any("panel() returned names the page gives: instance" in (r.exc_text or "")
+               for r in caplog.records)
+
+
+def test_a_city_part_using_a_name_the_page_gives_is_refused_with_a_note(
+        core_for, database_url, relay, monkeypatch, caplog):
+    web = settings_of_a_city(core_for, database_url, relay)
+    assert "Get every report by mail" in web.get("/city/berlin").text
+    monkeypatch.setattr(web.plugins["mail"], "city_part",
+                        classmethod(lambda cls, session, city: {"accounts": []}))
+    with caplog.at_level(logging.ERROR):
+        page = web.get("/city/berlin", status=200)
+    assert "the mail plugin failed" in page.text and "Get every report by mail" not in page.text
+    assert any("city_part() returned names the page gives: accounts" in (r.exc_text or "")
+               for r in caplog.records)
 
 
 def test_a_panel_that_aborts_costs_only_its_own_part(core_for, database_url, relay, monkeypatch):

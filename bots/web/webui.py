@@ -24,7 +24,7 @@ import frontend
 import user
 
 from .bot import ACCOUNT, WebBot, recent, switches
-from .db import WebCity, WebInbox
+from .db import WebInbox
 
 log = logging.getLogger(__name__)
 REPORTS_WINDOW = 600.0   # seconds over which bots.web.reports_per_client counts
@@ -91,10 +91,8 @@ def make_app(settings, sessions, notify_main):
                 return frontend.back_to_settings(
                     "web", f"The list shows between 0.5 and {MAX_WINDOW_HOURS:g} hours.")
         with sessions.begin() as session:
-            row = session.get(WebCity, city.id)
-            if row is None:
-                row = switches(session, city.id)
-                session.add(row)
+            row = switches(session, city.id)
+            session.add(row)  # the defaults when the city had no row: stored now
             for flag in ("form", "feed"):
                 if flag in forms:
                     setattr(row, flag, forms.get(flag) == "1")
