@@ -258,6 +258,62 @@ class OAuthState(Base):
     expires_at: Mapped[float] = mapped_column(Float, index=True)
 
 
+# --- Transit data (stations.py) -----------------------------------------------------------------
+
+class TransitCity(Base):
+    """A city's transit data: where its last GTFS import came from and what it held, the
+    organisers' aliases and whether relayed reports get the recognised place as a prefix.
+    `version` changes with every import or alias edit (the censor reloads on it)."""
+    __tablename__ = "transit_cities"
+    city_id: Mapped[int] = mapped_column(Integer, ForeignKey("cities.id"), primary_key=True)
+    source: Mapped[str] = mapped_column(Text, default="")
+    imported_at: Mapped[float | None] = mapped_column(Float)
+    summary: Mapped[str] = mapped_column(Text, default="{}")  # JSON: stations, lines, ...
+    aliases: Mapped[str] = mapped_column(Text, default="")
+    prefix: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[float] = mapped_column(Float, default=time.time)
+
+
+class TransitStation(Base):
+    """A station: stops merged by parent station, or by name within walking distance."""
+    __tablename__ = "transit_stations"
+    city_id: Mapped[int] = mapped_column(Integer, ForeignKey("cities.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+
+
+class TransitLine(Base):
+    """A line: the feed's routes of one short name (route_type: GTFS's, the most common)."""
+    __tablename__ = "transit_lines"
+    city_id: Mapped[int] = mapped_column(Integer, ForeignKey("cities.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    route_type: Mapped[int] = mapped_column(Integer)
+
+
+class TransitPattern(Base):
+    """One sequence of stations a line's trips run (`stations`: station numbers, space
+    separated, in order), how many trips run it and their most common headsign."""
+    __tablename__ = "transit_patterns"
+    city_id: Mapped[int] = mapped_column(Integer, ForeignKey("cities.id"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    line: Mapped[int] = mapped_column(Integer)
+    stations: Mapped[str] = mapped_column(Text)
+    trips: Mapped[int] = mapped_column(Integer)
+    headsign: Mapped[str] = mapped_column(Text, default="")
+
+
+class ReportPlace(Base):
+    """Where an accepted report says the inspectors are, as recognised from the city's transit
+    data (names as in the feed), and the prefix its relayed text begins with ("" if none)."""
+    __tablename__ = "report_places"
+    report_id: Mapped[int] = mapped_column(Integer, ForeignKey("reports.id"), primary_key=True)
+    station: Mapped[str | None] = mapped_column(Text)
+    line: Mapped[str | None] = mapped_column(Text)
+    direction: Mapped[str | None] = mapped_column(Text)
+    prefix: Mapped[str] = mapped_column(Text, default="")
+
+
 # --- Attempts -------------------------------------------------------------------------------
 
 def attempts(session, keys) -> dict[str, WorkAttempt]:

@@ -40,6 +40,7 @@ import db
 import forkparent
 import frontend
 import process
+import stations
 import user
 
 log = logging.getLogger("main")
@@ -760,6 +761,44 @@ def cmd_city(args, settings, plugins) -> int:
     return 0
 
 
+def cmd_stations(args, settings, plugins) -> int:
+    """`stations import CITY FEED.zip [--aliases FILE]`, `stations annotate CITY`."""
+    sessions = open_database(settings)
+    with sessions() as session:
+        city = user.find_city(session, args.city)
+    if city is None:
+        print(f"ticketfrei: there is no city {args.city!r}", file=sys.stderr)
+        return 1
+    if args.action == "annotate":
+        with sessions() as session:
+            annotator = stations.annotator_for(session, city.id)
+        if annotator is None:
+            print(f"ticketfrei: {city.name} has no transit data: import a feed first "
+                  "(ticketfrei stations import)", file=sys.stderr)
+            return 1
+        for line in sys.stdin:
+            print(json.dumps(annotator.annotate(line.rstrip("\n")), ensure_ascii=False),
+                  flush=True)
+        return 0
+    aliases = None
+    try:
+        if args.aliases:
+            aliases = Path(args.aliases).read_text(encoding="utf-8")
+        with sessions.begin() as session:
+            summary = stations.import_feed(session, city.id, args.feed, aliases)
+        with sessions() as session:
+            problems = stations.Annotator.load(session, city.id).alias_problems
+    except (OSError, UnicodeError, ValueError) as error:  # FeedError is a ValueError
+        print(f"ticketfrei: {error}", file=sys.stderr)
+        return 1
+    print(f"{city.name}: {summary['stations']} stations, {summary['lines']} lines, "
+          f"{summary['patterns']} patterns, {summary['aliases']} aliases "
+          f"(from {summary['stops']} stops and {summary['trips']} trips)")
+    for problem in problems:
+        print(f"alias not used: {problem}", file=sys.stderr)
+    return 0
+
+
 def cmd_backup(args, settings, plugins) -> int:
     url = settings.database.url
     path = db.sqlite_path(url)
@@ -893,12 +932,24 @@ def parser() -> argparse.ArgumentParser:
                                                   "and what --finish does")
     upgrade.add_argument("--finish", action="store_true",
                          help="make the upgrade final: logins store argon2id hashes")
+    transit = commands.add_parser("stations", help="a city's transit data (GTFS): import a "
+                                                   "feed, recognise stations in reports")
+    actions = transit.add_subparsers(dest="action", required=True)
+    feed = actions.add_parser("import", help="store a GTFS zip as the city's transit data")
+    feed.add_argument("city")
+    feed.add_argument("feed", metavar="FEED.zip")
+    feed.add_argument("--aliases", metavar="FILE",
+                      help="aliases, one per line: Kotti = Kottbusser Tor")
+    annotate = actions.add_parser("annotate", help="read report texts (one per line) on "
+                                                   "standard input, print what is recognised "
+                                                   "as JSON lines")
+    annotate.add_argument("city")
     return top
 
 
 COMMANDS = {None: cmd_run, "run": cmd_run, "check-config": cmd_check_config,
             "status": cmd_status, "city": cmd_city, "backup": cmd_backup,
-            "upgrade": cmd_upgrade}
+            "upgrade": cmd_upgrade, "stations": cmd_stations}
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -1,0 +1,826 @@
+"""Stations, lines and directions: a city's transit data (GTFS) and what a report's text says
+about where the inspectors are.
+
+Two halves:
+- **Import** (`import_feed`): reads a GTFS zip member by member, row by row (stop_times.txt,
+  the big one, is never held whole: a trip's stops are kept until the next trip begins), and
+  stores per city its stations (stops merged by parent station, or by name within walking
+  distance), its lines (routes of one short name) and the sequences of stations the lines'
+  trips run (patterns), with how many trips run each and their headsign.
+- **Recognition** (`Annotator`): deterministic rules over the text's words, folded the same way
+  as the stations' names (case, ß/ss, umlauts, "str"/"pl"/"bhf"/"hbf"), with fuzzy matching by
+  edit distance (rapidfuzz) for typos: the station, the line ("U 8", "s41", "Tram M10",
+  "Bus 100"), the direction (after "Richtung", "nach", "->", "→"; a terminus or any station
+  further along the line, mapped to the terminus) and "ausgestiegen" (the inspectors left).
+
+Touches only the transit_* tables (db.py) and, for aliases, the organisers' text; no network.
+The censor calls the Annotator for each accepted report; the web UI and `ticketfrei stations`
+call both halves.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import re
+import time
+import unicodedata
+import zipfile
+from array import array
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from rapidfuzz import process as fuzzy_process
+from rapidfuzz.distance import Levenshtein
+from sqlalchemy import delete, insert, select
+
+import db
+
+log = logging.getLogger(__name__)
+
+# GTFS route_type: 0 tram, 1 subway, 2 rail, 3 bus, ... (extended types 100-1700: their
+# hundreds say the kind: 7xx bus, 9xx tram, 4xx urban rail, 1xx/3xx rail).
+BUS = 3
+_EXTENDED = {1: 2, 2: 2, 3: 2, 4: 1, 7: 3, 8: 3, 9: 0, 10: 0}
+
+MERGE_DISTANCE_M = 1000   # stops of one name closer than this are one station
+MAX_ALIASES = 500
+MAX_ALIAS_LINE = 200
+MAX_TEXT = 2000           # characters of a report the recognizer reads
+
+# Words that never begin or end a place's name in a report (a fuzzy match of "kontrolle"
+# with some "Kontrollweg" would put every report there).
+STOPWORDS = frozenset("""
+    a am an auf aus bei beim bis da das dem den der des die dir ein eine einem einen einer es
+    fuer gerade gleich hier hin im in ist jetzt mit nach noch nur oder richtung sind steht
+    stehen um und von vor vom zu zum zur zw zwischen
+    the at on in to from towards direction near and or is are of off by with
+    kontrolle kontrollen kontrolleur kontrolleure kontrolleurin kontis konti kontrolletti
+    ticket tickets fahrkarte fahrkarten ticketkontrolle fahrkartenkontrolle
+    zivil uniform blau blauwesten hellblau westen leute typen personen frauen maenner mann frau
+    bahnsteig gleis zug bahn ubahn sbahn bus tram strassenbahn linie line eingang ausgang
+    stiegen steigen ausgestiegen raus rein achtung vorsicht warnung heute morgen abend
+    inspectors inspector control check checks people
+    x zwei drei vier fuenf two three four five
+    """.split())
+
+# Words after which the next place is the direction of travel ("->", "→" become "richtung").
+DIRECTION_WORDS = frozenset({"richtung", "ri", "rtg", "richt", "nach", "towards", "toward",
+                             "direction", "dir", "to", "bound", "gen"})
+# Filler between a direction word and its place: "Richtung S+U Wittenau", "nach dem Zoo".
+_FILLER = frozenset({"s", "u", "bahnhof", "der", "dem", "den", "die", "zum", "zur", "the"})
+# Inspectors who left: keep the station, no line or direction.
+LEFT = re.compile(r"\b(aus ?gestiegen|ausgestiegn|aussteigen|steigen aus|stiegen aus|"
+                  r"sind raus|jetzt raus|raus bei|raus am|got off|get off|getting off|"
+                  r"got out|left the train|exited)\b")
+# Words naming a kind of vehicle: route_types they mean.
+MODE_WORDS = {"bus": {3}, "busse": {3}, "metrobus": {3}, "tram": {0}, "strab": {0},
+              "strassenbahn": {0}, "metrotram": {0}, "ubahn": {1}, "sbahn": {2}}
+# Words before a line's name where a bare number is a line ("Bus 100", "Linie 4").
+LINE_WORDS = frozenset({"bus", "tram", "linie", "line", "nr", "strab", "strassenbahn",
+                        "metrobus", "metrotram", "nummer"})
+
+
+class FeedError(ValueError):
+    """The feed cannot be read; the message says why, for the organiser."""
+
+
+# --- Folding text and names alike ---------------------------------------------------------
+
+_ARROWS = re.compile(r"->|=>|→|⇒|➡|⟶|>>|➔|⮕")
+_TOKEN = re.compile(r"[^\W_]+")
+_BRACKETS = re.compile(r"\[[^\]]*\]|\([^)]*\)")
+_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})
+
+
+def _expand(token: str) -> list[str]:
+    """A word with its abbreviations written out ("str" -> "strasse", "ubhf" -> "u bahnhof")."""
+    if token in ("str", "strs"):
+        return ["strasse"]
+    if token in ("pl", "plz"):
+        return ["platz"]
+    if token in ("bhf", "bf", "bhnf"):
+        return ["bahnhof"]
+    if token in ("hbf", "hbhf"):
+        return ["hauptbahnhof"]
+    if token in ("ubhf", "sbhf"):
+        return [token[0], "bahnhof"]
+    if len(token) > 5 and token.endswith("str"):
+        return [token[:-3] + "strasse"]
+    if len(token) > 6 and token.endswith("strase"):
+        return [token[:-6] + "strasse"]
+    if len(token) > 5 and token.endswith("pl"):
+        return [token[:-2] + "platz"]
+    if len(token) > 5 and token.endswith("hbf"):
+        return [token[:-3], "hauptbahnhof"]
+    return [token]
+
+
+def fold(text: str) -> list[str]:
+    """The words of a text or a name, folded: lower case, ß as ss, umlauts as ae/oe/ue, other
+    accents dropped, abbreviations written out; arrows become "richtung"."""
+    text = _ARROWS.sub(" richtung ", unicodedata.normalize("NFKC", text).casefold())
+    text = unicodedata.normalize("NFKD", text.translate(_UMLAUTS))
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    words = []
+    for token in _TOKEN.findall(text):
+        # "u8" stays a word; "2x" too. Letters glued to digits otherwise stay as written.
+        words.extend(_expand(token))
+    return words
+
+
+_MODE_PREFIXES = ({"s", "u"}, {"s", "u", "bahnhof"})
+
+
+def display_name(name: str) -> str:
+    """A station's name for a relayed post: without the feed's mode marks and qualifiers
+    ("S+U Alexanderplatz Bhf (Berlin)" -> "Alexanderplatz")."""
+    short = _BRACKETS.sub(" ", name)
+    short = re.sub(r"^\s*(?:S\+U|U\+S|S|U|S-Bhf\.?|U-Bhf\.?|S-Bahnhof|U-Bahnhof)\s+", "", short)
+    short = re.sub(r"\s+(?:Bhf\.?|Bahnhof)\s*$", "", short)
+    short = " ".join(short.split())
+    return short or name
+
+
+def name_keys(name: str, city: str = "") -> set[str]:
+    """The folded, space-free forms under which a station's name is recognised: as written,
+    without its mode marks ("S+U"), qualifiers ("(Berlin)", "[U8]"), the city's name in front,
+    a trailing "Bhf", the part after "Town, ", and a trailing "Straße" where enough is left."""
+    bare = _BRACKETS.sub(" ", name)
+    variants = [fold(name), fold(bare)]
+    if "," in bare:
+        variants.append(fold(bare.rsplit(",", 1)[1]))
+    city_words = fold(city) if city else []
+    more = []
+    for words in variants:
+        words = list(words)
+        while words and words[0] in ("s", "u", "ubahn", "sbahn", "bus", "tram"):
+            words = words[1:]
+        more.append(words)
+        if city_words and words[:len(city_words)] == city_words and len(words) > len(city_words):
+            words = words[len(city_words):]
+            more.append(words)
+        if len(words) > 1 and words[-1] == "bahnhof":
+            more.append(words[:-1])
+        if len(words) > 1 and words[-1] == "strasse" and len("".join(words[:-1])) >= 8:
+            more.append(words[:-1])
+    keys = {"".join(words) for words in variants + more}
+    return {key for key in keys if len(key) >= 3 and key not in STOPWORDS}
+
+
+def line_key(name: str) -> str:
+    return "".join(fold(name))
+
+
+def kind_of(route_type: int) -> int:
+    """GTFS's basic route_type for an extended one (700 -> 3, bus)."""
+    if route_type >= 100:
+        return _EXTENDED.get(route_type // 100, route_type)
+    return route_type
+
+
+# --- Import ------------------------------------------------------------------------------
+
+def _rows(feed: zipfile.ZipFile, member: str, wanted: tuple[str, ...],
+          required: tuple[str, ...]):
+    """The member's rows as tuples of the wanted columns ("" where a column is missing), one
+    at a time."""
+    names = {info.filename.rsplit("/", 1)[-1]: info.filename for info in feed.infolist()}
+    if member not in names:
+        raise FeedError(f"the feed has no {member}")
+    with feed.open(names[member]) as raw:
+        reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace",
+                                             newline=""))
+        header = [column.strip() for column in next(reader, [])]
+        missing = [column for column in required if column not in header]
+        if missing:
+            raise FeedError(f"{member} has no column {', '.join(missing)}")
+        index = [header.index(column) if column in header else None for column in wanted]
+        width = len(header)
+        for row in reader:
+            if len(row) < width:
+                row = row + [""] * (width - len(row))
+            yield tuple(row[i].strip() if i is not None else "" for i in index)
+
+
+def _distance_m(a: tuple, b: tuple) -> float:
+    if None in (a[0], a[1], b[0], b[1]):
+        return 0.0
+    dy = (a[0] - b[0]) * 111_320
+    dx = (a[1] - b[1]) * 111_320 * math.cos(math.radians(a[0]))
+    return math.hypot(dx, dy)
+
+
+def _float(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _stations(feed: zipfile.ZipFile) -> tuple[dict[str, int], list[str]]:
+    """stop_id -> station number, and the stations' names."""
+    stops = {}
+    for stop_id, name, parent, kind, lat, lon in _rows(
+            feed, "stops.txt", ("stop_id", "stop_name", "parent_station", "location_type",
+                                "stop_lat", "stop_lon"), ("stop_id",)):
+        stops[stop_id] = (name, parent, kind, _float(lat), _float(lon))
+
+    def root(stop_id: str) -> str:
+        seen = set()
+        while stops[stop_id][1] in stops and stop_id not in seen:
+            seen.add(stop_id)
+            stop_id = stops[stop_id][1]
+        return stop_id
+
+    roots = {stop_id: root(stop_id) for stop_id in stops}
+    # Stations of one name within walking distance are one (a bus stop named as the station
+    # it stands at, a feed without parent stations).
+    clusters: dict[str, list[list]] = defaultdict(list)  # merge key -> [[coords, number]]
+    station_of_root: dict[str, int] = {}
+    names: list[str] = []
+    # Stations proper (location_type 1) first: their names are the ones to show.
+    for root_id in sorted(set(roots.values()), key=lambda r: (stops[r][2] != "1", r)):
+        name, _parent, _kind, lat, lon = stops[root_id]
+        if not name:
+            continue
+        key = "".join(fold(_BRACKETS.sub(" ", name))) or name
+        for coords, number in clusters[key]:
+            if _distance_m(coords, (lat, lon)) <= MERGE_DISTANCE_M:
+                station_of_root[root_id] = number
+                break
+        else:
+            station_of_root[root_id] = len(names)
+            clusters[key].append([(lat, lon), len(names)])
+            names.append(name)
+    return ({stop_id: station_of_root[r] for stop_id, r in roots.items() if r in station_of_root},
+            names)
+
+
+def _lines(feed: zipfile.ZipFile) -> tuple[dict[str, int], list[tuple[str, int]]]:
+    """route_id -> line number, and the lines (name, route_type)."""
+    numbers: dict[str, int] = {}
+    kinds: list[Counter] = []
+    line_names: list[str] = []
+    by_route = {}
+    for route_id, short, long_name, kind in _rows(
+            feed, "routes.txt", ("route_id", "route_short_name", "route_long_name",
+                                 "route_type"), ("route_id",)):
+        name = short or long_name
+        if not name:
+            continue
+        key = line_key(name)
+        if key not in numbers:
+            numbers[key] = len(line_names)
+            line_names.append(name)
+            kinds.append(Counter())
+        try:
+            kinds[numbers[key]][kind_of(int(kind))] += 1
+        except ValueError:
+            pass
+        by_route[route_id] = numbers[key]
+    lines = [(name, kinds[n].most_common(1)[0][0] if kinds[n] else BUS)
+             for n, name in enumerate(line_names)]
+    return by_route, lines
+
+
+class _Unsorted(Exception):
+    """stop_times.txt does not list each trip's stops together."""
+
+
+def _trip_stations(feed: zipfile.ZipFile, station_of: dict[str, int], grouped: bool):
+    """(trip_id, station numbers in order) per trip in stop_times.txt. With `grouped`, a trip
+    ends where the next begins (as feeds write it), so only one trip is held; a trip seen again
+    raises _Unsorted. Otherwise every trip is held (as packed integers) until the end."""
+    rows = _rows(feed, "stop_times.txt", ("trip_id", "stop_id", "stop_sequence"),
+                 ("trip_id", "stop_id", "stop_sequence"))
+    skipped = 0
+
+    def ordered(packed) -> list[int]:
+        stations = [value & 0xFFFFFFFF for value in sorted(packed)]
+        return [s for n, s in enumerate(stations) if n == 0 or s != stations[n - 1]]
+
+    if grouped:
+        done: set[str] = set()
+        current, packed = None, array("q")
+        for trip_id, stop_id, sequence in rows:
+            if trip_id != current:
+                if current is not None:
+                    done.add(current)
+                    yield current, ordered(packed)
+                if trip_id in done:
+                    raise _Unsorted(trip_id)
+                current, packed = trip_id, array("q")
+            station = station_of.get(stop_id)
+            if station is None or not sequence.isdigit():
+                skipped += 1
+                continue
+            packed.append((int(sequence) << 32) | station)
+        if current is not None:
+            yield current, ordered(packed)
+    else:
+        trips: dict[str, array] = {}
+        for trip_id, stop_id, sequence in rows:
+            station = station_of.get(stop_id)
+            if station is None or not sequence.isdigit():
+                skipped += 1
+                continue
+            trips.setdefault(trip_id, array("q")).append((int(sequence) << 32) | station)
+        for trip_id in list(trips):
+            yield trip_id, ordered(trips.pop(trip_id))
+    if skipped:
+        log.info("stop_times.txt: %d rows without a known stop or a sequence skipped", skipped)
+
+
+@dataclass
+class Feed:
+    stations: list[str]
+    lines: list[tuple[str, int]]
+    patterns: list[tuple[int, tuple[int, ...], int, str]]  # line, stations, trips, headsign
+    stops: int = 0
+    trips: int = 0
+
+
+def read_feed(path) -> Feed:
+    """Everything Ticketfrei keeps of a GTFS zip, read with bounded memory (see module doc)."""
+    try:
+        feed = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise FeedError(f"not a zip file: {error}") from None
+    with feed:
+        try:
+            station_of, names = _stations(feed)
+            line_of_route, lines = _lines(feed)
+            headsigns: dict[str, int] = {}
+            trips = {}
+            for route_id, trip_id, headsign in _rows(
+                    feed, "trips.txt", ("route_id", "trip_id", "trip_headsign"),
+                    ("route_id", "trip_id")):
+                if route_id in line_of_route:
+                    trips[trip_id] = (line_of_route[route_id],
+                                      headsigns.setdefault(headsign, len(headsigns)))
+            signs = list(headsigns)
+            del headsigns
+            for grouped in (True, False):
+                counts: dict[tuple, Counter] = {}
+                try:
+                    for trip_id, stations in _trip_stations(feed, station_of, grouped):
+                        trip = trips.get(trip_id)
+                        if trip is None or len(stations) < 2:
+                            continue
+                        counts.setdefault((trip[0], tuple(stations)), Counter())[trip[1]] += 1
+                    break
+                except _Unsorted:
+                    log.info("stop_times.txt is not grouped by trip: reading it again, "
+                             "holding every trip")
+        except (zipfile.BadZipFile, OSError, EOFError, csv.Error, UnicodeError) as error:
+            raise FeedError(f"the feed cannot be read: {error}") from None
+    patterns = [(line, stations, sum(c.values()), signs[c.most_common(1)[0][0]])
+                for (line, stations), c in counts.items()]
+    if not patterns:
+        raise FeedError("the feed has no trips with stops of its stations")
+    return Feed(names, lines, patterns, stops=len(station_of), trips=len(trips))
+
+
+def parse_aliases(text: str) -> list[tuple[int, str, str]]:
+    """(line number, alias, station name as typed) per line "Kotti = Kottbusser Tor"; raises
+    ValueError naming the first bad line."""
+    lines = text.splitlines()
+    if len(lines) > MAX_ALIASES:
+        raise ValueError(f"at most {MAX_ALIASES} aliases")
+    aliases = []
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        alias, sep, target = line.partition("=")
+        if not sep or not alias.strip() or not target.strip() or len(line) > MAX_ALIAS_LINE:
+            raise ValueError(f"line {number}: write an alias as 'Kotti = Kottbusser Tor'")
+        aliases.append((number, alias.strip(), target.strip()))
+    return aliases
+
+
+def _transit_row(session, city_id: int) -> db.TransitCity:
+    row = session.get(db.TransitCity, city_id)
+    if row is None:
+        row = db.TransitCity(city_id=city_id, summary="{}", aliases="", prefix=1,
+                             version=time.time())
+        session.add(row)
+    return row
+
+
+def store_feed(session, city_id: int, feed: Feed, source: str) -> dict:
+    """Replace the city's transit data with the feed's; return the summary."""
+    for model in (db.TransitPattern, db.TransitLine, db.TransitStation):
+        session.execute(delete(model).where(model.city_id == city_id))
+    session.execute(insert(db.TransitStation), [
+        {"city_id": city_id, "number": n, "name": name} for n, name in enumerate(feed.stations)])
+    session.execute(insert(db.TransitLine), [
+        {"city_id": city_id, "number": n, "name": name, "route_type": kind}
+        for n, (name, kind) in enumerate(feed.lines)])
+    session.execute(insert(db.TransitPattern), [
+        {"city_id": city_id, "number": n, "line": line, "trips": trips, "headsign": sign,
+         "stations": " ".join(map(str, stations))}
+        for n, (line, stations, trips, sign) in enumerate(feed.patterns)])
+    row = _transit_row(session, city_id)
+    served = {s for _line, stations, _trips, _sign in feed.patterns for s in stations}
+    used_lines = {line for line, *_rest in feed.patterns}
+    summary = {"stations": len(served), "lines": len(used_lines), "patterns": len(feed.patterns),
+               "stops": feed.stops, "trips": feed.trips}
+    row.source, row.imported_at, row.version = source[:500], time.time(), time.time()
+    row.summary = json.dumps(summary)
+    return summary
+
+
+def import_feed(session, city_id: int, path, aliases: str | None = None,
+                source: str = "") -> dict:
+    """Read a GTFS zip and store it as the city's transit data (and the aliases, if given);
+    the summary: stations, lines, patterns, stops, trips, aliases."""
+    feed = read_feed(path)
+    summary = store_feed(session, city_id, feed, source or str(path).rsplit("/", 1)[-1])
+    if aliases is not None:
+        save_aliases(session, city_id, aliases)
+    summary["aliases"] = len(parse_aliases(_transit_row(session, city_id).aliases or ""))
+    log.info("city %d: transit data imported: %s", city_id, summary)
+    return summary
+
+
+def save_aliases(session, city_id: int, text: str) -> list[str]:
+    """Store the organisers' aliases; returns the problems (aliases whose station is not in
+    the transit data), which are kept but unused. Raises ValueError for a malformed line."""
+    parse_aliases(text)
+    row = _transit_row(session, city_id)
+    row.aliases = "\n".join(line.strip() for line in text.splitlines() if line.strip())
+    row.version = time.time()
+    session.flush()
+    return Annotator.load(session, city_id).alias_problems
+
+
+def save_prefix(session, city_id: int, on: bool) -> None:
+    _transit_row(session, city_id).prefix = 1 if on else 0
+
+
+def forget_city(session, city_id: int) -> None:
+    for model in (db.TransitPattern, db.TransitLine, db.TransitStation, db.TransitCity):
+        session.execute(delete(model).where(model.city_id == city_id))
+
+
+def summary_of(session, city_id: int) -> dict | None:
+    """What the panel shows: the last import's summary, its source and time, the aliases."""
+    row = session.get(db.TransitCity, city_id)
+    if row is None:
+        return None
+    return {**json.loads(row.summary or "{}"), "source": row.source,
+            "imported_at": row.imported_at, "aliases_text": row.aliases or "",
+            "prefix": bool(row.prefix)}
+
+
+# --- Recognition -------------------------------------------------------------------------
+
+@dataclass
+class Place:
+    station: str | None = None
+    line: str | None = None
+    direction: str | None = None
+    left: bool = False  # the text says the inspectors left
+
+    def as_dict(self) -> dict:
+        return {"station": self.station, "line": self.line, "direction": self.direction}
+
+    def prefix(self) -> str:
+        """"U8 Hermannplatz → Wittenau: ", or the parts of it that are known ("" if none)."""
+        head = " ".join(part for part in (self.line, self.station and display_name(self.station))
+                        if part)
+        if self.direction:
+            head = f"{head} → {display_name(self.direction)}".strip()
+        return f"{head}: " if head else ""
+
+
+@dataclass
+class _Match:
+    start: int          # first word
+    end: int            # after the last word
+    stations: frozenset
+    cost: int           # edits
+
+    @property
+    def score(self) -> float:
+        return (self.end - self.start) * 2 - self.cost * 3
+
+
+def _allowed_edits(length: int) -> int:
+    if length < 5:
+        return 0
+    if length < 9:
+        return 1
+    if length < 15:
+        return 2
+    return 3
+
+
+@dataclass
+class Annotator:
+    """A city's transit data, ready to read reports with. Build with `load`."""
+    stations: list[str]
+    lines: list[tuple[str, int]]
+    patterns: list[tuple[int, tuple[int, ...], int]]
+    keys: dict[str, set[int]]
+    aliases: list[tuple[str, str]] = field(default_factory=list)
+    alias_problems: list[str] = field(default_factory=list)
+    version: float = 0.0
+
+    def __post_init__(self):
+        self.served: dict[int, set[int]] = defaultdict(set)   # station -> lines
+        self.termini: dict[int, set[int]] = defaultdict(set)  # line -> last stations
+        for line, stations, _trips in self.patterns:
+            for station in stations:
+                self.served[station].add(line)
+            self.termini[line].add(stations[-1])
+        self.line_keys = {line_key(name): n for n, (name, _kind) in enumerate(self.lines)}
+        self.by_length: dict[int, list[str]] = defaultdict(list)
+        for key in self.keys:
+            self.by_length[len(key)].append(key)
+        self._near: dict[int, list[str]] = {}
+
+    @classmethod
+    def load(cls, session, city_id: int, city_name: str | None = None) -> Annotator:
+        row = session.get(db.TransitCity, city_id)
+        if city_name is None:
+            city_name = session.scalar(select(db.City.name).where(db.City.id == city_id)) or ""
+        stations = [name for (name,) in session.execute(
+            select(db.TransitStation.name).where(db.TransitStation.city_id == city_id)
+            .order_by(db.TransitStation.number))]
+        lines = [(name, kind) for name, kind in session.execute(
+            select(db.TransitLine.name, db.TransitLine.route_type)
+            .where(db.TransitLine.city_id == city_id).order_by(db.TransitLine.number))]
+        patterns, headsigns = [], []
+        for line, text, trips, headsign in session.execute(
+                select(db.TransitPattern.line, db.TransitPattern.stations,
+                       db.TransitPattern.trips, db.TransitPattern.headsign)
+                .where(db.TransitPattern.city_id == city_id)
+                .order_by(db.TransitPattern.number)):
+            stations_of = tuple(int(s) for s in text.split())
+            patterns.append((line, stations_of, trips))
+            headsigns.append((headsign, stations_of[-1]))
+        keys: dict[str, set[int]] = defaultdict(set)
+        for number, name in enumerate(stations):
+            for key in name_keys(name, city_name):
+                keys[key].add(number)
+        annotator = cls(stations, lines, patterns, keys,
+                        version=row.version if row is not None else 0.0)
+        # A headsign names its trips' last station ("Rudow" for "U Rudow (Berlin)"), unless
+        # the key names another station already.
+        for headsign, last in headsigns:
+            for key in name_keys(headsign, city_name):
+                if key not in annotator.keys and not key.isdigit():
+                    keys[key].add(last)
+        problems = []
+        for _number, alias, target in parse_aliases(row.aliases if row is not None else ""):
+            found = annotator._find_name(target)
+            if found is None:
+                problems.append(f"{alias} = {target}: no such station in the transit data")
+                continue
+            annotator.aliases.append((alias, stations[found]))
+            for key in name_keys(alias):
+                keys[key] = {found}
+        annotator.alias_problems = problems
+        annotator.__post_init__()
+        return annotator
+
+    # -- finding names --------------------------------------------------------------------
+    def _near_keys(self, length: int) -> list[str]:
+        if length not in self._near:
+            edits = _allowed_edits(length)
+            self._near[length] = [key for size in range(length - edits, length + edits + 1)
+                                  for key in self.by_length.get(size, ())]
+        return self._near[length]
+
+    def _lookup(self, compact: str) -> tuple[set[int], int] | None:
+        """The stations a folded, space-free text names, and the edits it took."""
+        if compact in self.keys:
+            return self.keys[compact], 0
+        edits = _allowed_edits(len(compact))
+        if not edits or compact.isdigit():
+            return None
+        best = fuzzy_process.extract(compact, self._near_keys(len(compact)),
+                                     scorer=Levenshtein.distance, score_cutoff=edits, limit=3)
+        if not best:
+            return None
+        cost = min(distance for _key, distance, _index in best)
+        found = set()
+        for key, distance, _index in best:
+            if distance == cost:
+                found |= self.keys[key]
+        return found, cost
+
+    def _find_name(self, text: str) -> int | None:
+        """The one station a name (an alias's target) stands for."""
+        words = fold(text)
+        for compact in ("".join(words), "".join(w for w in words if w not in ("s", "u"))):
+            hit = self._lookup(compact)
+            if hit and len(hit[0]) == 1:
+                return next(iter(hit[0]))
+            if hit:  # several of one name: the one most lines serve
+                return max(hit[0], key=lambda s: (len(self.served[s]), -s))
+        return None
+
+    def _matches(self, words: list[str], taken: set[int]) -> list[_Match]:
+        found = []
+        for start in range(len(words)):
+            if start in taken:
+                continue
+            for end in range(start + 1, min(start + 5, len(words)) + 1):
+                if end - 1 in taken:
+                    break
+                window = words[start:end]
+                compact = "".join(window)
+                if compact in self.keys:
+                    found.append(_Match(start, end, frozenset(self.keys[compact]), 0))
+                    continue
+                if (window[0] in STOPWORDS or window[-1] in STOPWORDS
+                        or window[0].isdigit() or window[-1].isdigit()):
+                    continue
+                hit = self._lookup(compact)
+                if hit:
+                    found.append(_Match(start, end, frozenset(hit[0]), hit[1]))
+        return found
+
+    def _line_words(self, words: list[str]) -> tuple[list[tuple[int, int]], set[int], set[int]]:
+        """Lines written in the text ((line, word index)), the words they took, and the
+        route_types that words like "Bus" or "Tram" name."""
+        lines, taken, modes = [], set(), set()
+        for n, word in enumerate(words):
+            if word in MODE_WORDS:
+                modes |= MODE_WORDS[word]
+            before = words[n - 1] if n else ""
+            if n in taken:
+                continue
+            key = word
+            glued = None
+            # "U 8", "S 41", "M 10": a letter or two, then the number
+            if (word.isalpha() and len(word) <= 2 and n + 1 < len(words)
+                    and words[n + 1].isdigit() and word + words[n + 1] in self.line_keys):
+                glued = word + words[n + 1]
+            if glued is not None:
+                lines.append((self.line_keys[glued], n))
+                taken |= {n, n + 1}
+            elif key in self.line_keys and (not key.isdigit() or before in LINE_WORDS):
+                lines.append((self.line_keys[key], n))
+                taken.add(n)
+                if before in LINE_WORDS:
+                    taken.add(n - 1)
+        return lines, taken, modes
+
+    # -- the rules ------------------------------------------------------------------------
+    def annotate(self, text: str) -> dict:
+        return self.place(text).as_dict()
+
+    def place(self, text: str) -> Place:
+        text = text[:MAX_TEXT]
+        words = fold(text)
+        written, taken, modes = self._line_words(words)
+        matches = self._matches(words, taken)
+        direction_match = None
+        used: set[int] = set()
+        for n, word in enumerate(words):
+            if word not in DIRECTION_WORDS:
+                continue
+            start = n + 1
+            while start < len(words) and words[start] in _FILLER:
+                start += 1
+            here = [m for m in matches if m.start == start]
+            if here:
+                direction_match = max(here, key=lambda m: (m.score, -m.end))
+                used = set(range(n, direction_match.end))
+                break
+        station_matches = [m for m in matches
+                           if not used.intersection(range(m.start, m.end))]
+        station_match = None
+        if station_matches:
+            station_match = max(station_matches, key=lambda m: (m.score, -m.start))
+        left = bool(LEFT.search(" ".join(words)))
+        return self._decide(station_match, direction_match, [line for line, _n in written],
+                            modes, left)
+
+    def _decide(self, station_match, direction_match, written, modes, left) -> Place:
+        lines_written = list(dict.fromkeys(written))
+        station = None
+        if station_match is not None:
+            station = self._pick(station_match.stations, lines_written)
+        line = None
+        if station is not None:
+            line = self._line_at(station, lines_written, modes)
+        elif lines_written:
+            line = lines_written[0]
+        direction = None
+        if direction_match is not None and not left:
+            direction, line = self._direction(station, line, lines_written,
+                                              direction_match.stations, modes)
+        if station is not None and line is None and not lines_written and direction is None:
+            line = self._only_line(station, modes)
+        if left:
+            line, direction = None, None
+        return Place(station=self.stations[station] if station is not None else None,
+                     line=self.lines[line][0] if line is not None else None,
+                     direction=self.stations[direction] if direction is not None else None,
+                     left=left)
+
+    def _pick(self, stations: frozenset, lines_written: list[int]) -> int:
+        """One of several stations a name fits: one a written line serves, else the one most
+        lines serve."""
+        return max(stations, key=lambda s: (bool(self.served[s].intersection(lines_written)),
+                                            len(self.served[s]), -s))
+
+    def _line_at(self, station: int, lines_written: list[int], modes: set[int]) -> int | None:
+        """The written line if it serves the station; else the one line of its kind there."""
+        for line in lines_written:
+            if line in self.served[station]:
+                return line
+        if lines_written:
+            kind = self.lines[lines_written[0]][1]
+            same = [line for line in self.served[station] if self.lines[line][1] == kind]
+            return same[0] if len(same) == 1 else None
+        return None
+
+    def _only_line(self, station: int, modes: set[int]) -> int | None:
+        """No line written: the station's one line (buses only if the text says bus)."""
+        served = self.served[station]
+        if modes:
+            candidates = [line for line in served if self.lines[line][1] in modes]
+        else:
+            candidates = [line for line in served if self.lines[line][1] != BUS]
+        return candidates[0] if len(candidates) == 1 else None
+
+    def _direction(self, station, line, lines_written, targets, modes):
+        """(terminus, line) for a direction naming `targets` (a station's candidates)."""
+        def termini(on_lines):
+            found = {}  # terminus -> (line, trips)
+            for pattern_line, stations, trips in self.patterns:
+                if pattern_line not in on_lines:
+                    continue
+                ring = stations[0] == stations[-1]
+                for target in targets:
+                    if target not in stations:
+                        continue
+                    if station is None:
+                        if ring:
+                            terminus = target
+                        elif stations[-1] == target:
+                            terminus = target
+                        else:
+                            continue
+                    else:
+                        if station not in stations:
+                            continue
+                        here = stations.index(station)
+                        if target not in stations[here + 1:] and not (ring and target != station):
+                            continue
+                        terminus = target if ring or stations[-1] == target else stations[-1]
+                    old = found.get(terminus, (pattern_line, 0))
+                    found[terminus] = (pattern_line, old[1] + trips)
+            return found
+
+        if line is not None:
+            on = {line}
+        elif lines_written:
+            on = set(lines_written)
+        else:
+            on = set(range(len(self.lines)))
+            if modes:
+                on = {n for n in on if self.lines[n][1] in modes}
+        found = termini(on)
+        if not found:
+            return None, line
+        # The named station itself when it ends such trips; else the busiest terminus.
+        named = [t for t in found if t in targets]
+        terminus = named[0] if named else max(found, key=lambda t: (found[t][1], -t))
+        lines_there = {found[t][0] for t in found}
+        if line is None and station is not None and not lines_written and len(lines_there) == 1:
+            line = found[terminus][0]
+        return terminus, line
+
+
+# --- Where the censor and the web UI ask ------------------------------------------------
+
+_CACHE: dict[int, Annotator] = {}
+
+
+def annotator_for(session, city_id: int) -> Annotator | None:
+    """The city's Annotator, loaded again when its transit data changed; None without data."""
+    version = session.scalar(select(db.TransitCity.version).where(
+        db.TransitCity.city_id == city_id, db.TransitCity.imported_at.is_not(None)))
+    if version is None:
+        _CACHE.pop(city_id, None)
+        return None
+    cached = _CACHE.get(city_id)
+    if cached is None or cached.version != version:
+        cached = _CACHE[city_id] = Annotator.load(session, city_id)
+    return cached
+
+
+def prefix_on(session, city_id: int) -> bool:
+    row = session.get(db.TransitCity, city_id)
+    return row is not None and bool(row.prefix)
