@@ -31,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 import bots
 import db
 import process
+import stations
 
 log = logging.getLogger(__name__)
 
@@ -429,6 +430,9 @@ class Censor:
             report.decided_at = time.time()
             deliveries = []
             if report.verdict == db.ACCEPTED:
+                place = self.place(session, report)
+                if place is not None:
+                    session.add(place)
                 # Raises TryLater if a plugin cannot list its accounts now: deciding without
                 # them would lose that network's deliveries for good.
                 targets = bots.city_accounts(self.plugins, session, report.city_id)
@@ -448,6 +452,26 @@ class Censor:
         log.log(level, "report %d of city %d %s: %s; %d deliveries", report_id, report.city_id,
                 report.verdict, reason, len(news))
         return news
+
+    @staticmethod
+    def place(session, report: db.Report) -> db.ReportPlace | None:
+        """Where the report says the inspectors are, from its city's transit data (None
+        without data). A text the recognizer fails on is relayed as it is: a place is a help
+        to riders, never a condition for relaying."""
+        try:
+            annotator = stations.annotator_for(session, report.city_id)
+            if annotator is None:
+                return None
+            place = annotator.place(report.text)
+            prefix = place.prefix() if stations.prefix_on(session, report.city_id) else ""
+        except SQLAlchemyError:
+            raise  # the database, not the place: the report is tried again
+        except Exception as error:  # noqa: BLE001 - a recognizer bug must not hold the report
+            log.error("report %d of city %d: no place recognised: %s", report.id,
+                      report.city_id, describe_failure(error))
+            return None
+        return db.ReportPlace(report_id=report.id, station=place.station, line=place.line,
+                              direction=place.direction, prefix=prefix)
 
     def judge(self, report_id: int, suspect: bool = False) -> list[tuple]:
         """Decide one report, bounding the harm it can do; return the news for main.
@@ -538,6 +562,7 @@ class Censor:
             session.execute(delete(db.DeliveryRecipient).where(
                 db.DeliveryRecipient.delivery_id.in_(gone)))
             session.execute(delete(db.Delivery).where(db.Delivery.report_id.in_(old)))
+            session.execute(delete(db.ReportPlace).where(db.ReportPlace.report_id.in_(old)))
             session.execute(delete(db.DeliveryRecipient).where(  # left by a deleted city
                 db.DeliveryRecipient.delivery_id.not_in(select(db.Delivery.id))))
             count = session.execute(delete(db.Report).where(db.Report.received_at < cutoff)).rowcount

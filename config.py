@@ -90,6 +90,18 @@ CORE: dict[str, dict[str, Setting]] = {
                                     "(CPython 3.12/3.13): children share their pages; off only "
                                     "to rule it out when hunting a crash"),
     },
+    "stations": {
+        "max_upload_mb": Setting(100, "int", "largest transit feed (GTFS zip) organisers may "
+                                 "upload on their settings page; the web server takes request "
+                                 "bodies this large (on disk); 0: by URL and command only",
+                                 minimum=0, maximum=2000),
+        "max_download_mb": Setting(300, "int", "largest transit feed fetched from a URL",
+                                   minimum=1, maximum=4000),
+        "download_timeout": Setting(300.0, "float", "seconds a feed's download may take",
+                                    minimum=5),
+        "private_urls": Setting(False, "bool", "fetch feeds also from private addresses (tests, "
+                                "your own network); off: public addresses only"),
+    },
     "plugins": {
         "dirs": Setting([], "list", "extra directories holding bot plugins"),
         "disabled": Setting([], "list", "bot plugins not to load on this instance"),

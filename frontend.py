@@ -18,6 +18,7 @@ import http.client
 import importlib
 import json
 import logging
+import os
 import secrets
 import threading
 import time
@@ -37,6 +38,7 @@ import config
 import db
 import mailer
 import process
+import stations
 import user
 
 log = logging.getLogger(__name__)
@@ -198,7 +200,8 @@ def settings_page(status: int = 200, panel_errors: dict | None = None, **shown) 
     city = current["city"]
     values = dict(current, markdown=city.markdown or "", preview=None, message=None, error=None,
                   status=rows, labels=_account_labels(city.id),
-                  base_url=site.settings.web.base_url)
+                  base_url=site.settings.web.base_url,
+                  upload_mb=site.settings.stations.max_upload_mb)
     values.update(shown)
     errors = dict(panel_errors or {})
     for name in list(errors):  # a plugin without a panel: its error goes on top
@@ -391,6 +394,7 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None,
     _signup_routes(app, settings, sessions, notify_main)
     _login_routes(app, settings, sessions)
     _settings_routes(app, settings, sessions, notify_main)
+    _transit_routes(app, settings, sessions)
     _account_routes(app, sessions, plugins, notify_main)
     _errors_and_headers(app)
     for name in plugins:
@@ -633,6 +637,128 @@ def _settings_routes(app, settings, sessions, notify_main) -> None:
                              "The city is off: its bots stop and its page is hidden.")
 
 
+TRANSIT_UPLOAD = "/settings/transit/upload"
+TRANSIT_IMPORTS = 10      # feed imports per city and hour (each one reads a whole feed)
+_importing = threading.Lock()  # one import at a time in this process: bounded memory
+
+
+def max_body(path: str) -> int:
+    """The largest request body a path takes: a transit feed's upload, else MAX_BODY."""
+    if path == TRANSIT_UPLOAD:
+        return max(MAX_BODY, site.settings.stations.max_upload_mb * 1024 * 1024)
+    return MAX_BODY
+
+
+def _transit_import(sessions, city_id: int, feed, source: str) -> str:
+    """Import a feed (a path or a binary file) for the city; the page's message."""
+    if not _importing.acquire(blocking=False):
+        raise stations.FeedError("another feed is being imported: try again in a minute")
+    try:
+        with sessions.begin() as session:
+            if not user.allow(session, f"transit-import:{city_id}", TRANSIT_IMPORTS, 3600):
+                raise stations.FeedError(f"at most {TRANSIT_IMPORTS} imports an hour")
+        with sessions.begin() as session:
+            summary = stations.import_feed(session, city_id, feed, source=source)
+    finally:
+        _importing.release()
+    return (f"The transit data is imported: {summary['stations']} stations, "
+            f"{summary['lines']} lines.")
+
+
+def _fetch_feed(settings, url: str, into) -> None:
+    """Download a feed's URL into a file, guarded (guarded.py) and size-limited."""
+    import guarded  # only here: the rest of the frontend makes no outgoing requests
+    import requests
+    if not url.lower().startswith(("https://", "http://")) or len(url) > 2000:
+        raise stations.FeedError("give the feed's address as https://…")
+    options = settings.stations
+    session = guarded.CappedSession(url, public_only=not options.private_urls,
+                                    max_answer=options.max_download_mb * 1024 * 1024,
+                                    what="the feed's server")
+    try:
+        answer = session.request("GET", url, into=into, timeout=options.download_timeout / 2,
+                                 headers={"User-Agent": "Ticketfrei"})
+    except (requests.RequestException, OSError) as error:
+        raise stations.FeedError(f"the feed could not be fetched: {error}") from None
+    finally:
+        session.close()
+    if answer.status_code != 200:
+        raise stations.FeedError(f"the feed's server answered {answer.status_code}")
+
+
+def _transit_routes(app, settings, sessions) -> None:
+    def city_id() -> int:
+        with sessions() as session:
+            return user.city_of(session, require_login().user_id).id
+
+    def done(message=None, error=None, status=200, **shown):
+        return settings_page(status, message=message, error=error, **shown)
+
+    @app.post(TRANSIT_UPLOAD)
+    def transit_upload():
+        check_csrf()
+        upload = bottle.request.files.get("feed")
+        if upload is None or not upload.raw_filename:
+            return done(error="Choose a GTFS zip file to upload.", status=400)
+        try:
+            message = _transit_import(sessions, city_id(), upload.file,
+                                      upload.raw_filename[:200])
+        except stations.FeedError as error:
+            return done(error=f"The transit data was not imported: {error}", status=400)
+        return done(message)
+
+    @app.post("/settings/transit/url")
+    def transit_url():
+        check_csrf()
+        url = form("url", 2000).strip()
+        target = city_id()
+        import tempfile
+        # In the data directory (the container's volume) when it is there: /tmp may be small.
+        data = settings.instance.data_dir
+        with tempfile.TemporaryFile(dir=data if os.path.isdir(data) else None) as into:
+            try:
+                _fetch_feed(settings, url, into)
+                into.seek(0)
+                message = _transit_import(sessions, target, into, url)
+            except stations.FeedError as error:
+                return done(error=f"The transit data was not imported: {error}", status=400,
+                            transit_url=url)
+        return done(message)
+
+    @app.post("/settings/transit/aliases")
+    def transit_aliases():
+        check_csrf()
+        text = form("aliases", stations.MAX_ALIASES * stations.MAX_ALIAS_LINE)
+        try:
+            with sessions.begin() as session:
+                problems = stations.save_aliases(session, city_id(), text)
+        except ValueError as error:
+            return done(error=f"The aliases were not saved: {error}", status=400,
+                        aliases=text)
+        if problems:
+            return done(error="The aliases are saved; some are not used: " + "; ".join(problems))
+        return done("The aliases are saved and in use.")
+
+    @app.post("/settings/transit/prefix")
+    def transit_prefix():
+        check_csrf()
+        on = bottle.request.forms.get("prefix") == "1"
+        with sessions.begin() as session:
+            stations.save_prefix(session, city_id(), on)
+        return done("Relayed reports begin with the place recognised." if on else
+                    "Relayed reports are passed on as they were written.")
+
+    @app.post("/settings/transit/try")
+    def transit_try():
+        check_csrf()
+        text = form("text", stations.MAX_TEXT)
+        with sessions() as session:
+            annotator = stations.annotator_for(session, city_id())
+        if annotator is None:
+            return done(error="Import your city's transit data first.", status=400)
+        return done(tried=text, place=annotator.place(text))
+
+
 def _account_routes(app, sessions, plugins, notify_main) -> None:
     def account_attempt(login) -> user.Attempt:
         with sessions() as session:
@@ -695,7 +821,7 @@ def _errors_and_headers(app) -> None:
     def refuse_large_bodies():
         # Before a byte of the body is read. waitress refuses these itself (and limits chunked
         # bodies, which announce no length); this holds under any server, and for tests.
-        if bottle.request.content_length > MAX_BODY:
+        if bottle.request.content_length > max_body(bottle.request.path):
             bottle.abort(413, "This request is too large.")
 
     @app.error(400)
@@ -765,7 +891,8 @@ def waitress_options(settings) -> dict:
     # read the headers (or, chunked, once that much came), and buffers smaller ones in
     # memory (inbuf_overflow, 512 KiB, is larger).
     options = dict(host=settings.web.host, port=settings.web.port, threads=settings.web.threads,
-                   ident="Ticketfrei", _quiet=True, max_request_body_size=MAX_BODY + 1)
+                   ident="Ticketfrei", _quiet=True,
+                   max_request_body_size=max(MAX_BODY, settings.stations.max_upload_mb << 20) + 1)
     if settings.web.trusted_proxy:
         # waitress then sets REMOTE_ADDR (login throttling, rate limits) and the scheme from
         # the proxy's headers, and drops those headers from anyone else.

@@ -72,9 +72,8 @@ DIRECTION_WORDS = frozenset({"richtung", "ri", "rtg", "richt", "nach", "towards"
 # Filler between a direction word and its place: "Richtung S+U Wittenau", "nach dem Zoo".
 _FILLER = frozenset({"s", "u", "bahnhof", "der", "dem", "den", "die", "zum", "zur", "the"})
 # Inspectors who left: keep the station, no line or direction.
-LEFT = re.compile(r"\b(aus ?gestiegen|ausgestiegn|aussteigen|steigen aus|stiegen aus|"
-                  r"sind raus|jetzt raus|raus bei|raus am|got off|get off|getting off|"
-                  r"got out|left the train|exited)\b")
+LEFT = re.compile(r"\b(aus ?gestiegen|ausgestiegn|aussteigen|steigen aus|stiegen aus|raus|"
+                  r"sind weg|got off|get off|getting off|got out|left the train|exited)\b")
 # Words naming a kind of vehicle: route_types they mean.
 MODE_WORDS = {"bus": {3}, "busse": {3}, "metrobus": {3}, "tram": {0}, "strab": {0},
               "strassenbahn": {0}, "metrotram": {0}, "ubahn": {1}, "sbahn": {2}}

@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 import censor
 import db
+import stations
 
 _hasher = PasswordHasher()
 
@@ -754,7 +755,8 @@ def city_settings(session, user_id: int) -> dict:
                 reserved_name=city.name.lower() in _reserved(session),
                 patterns=patterns, pattern_problems=censor.pattern_problems(patterns),
                 set_aside=set_aside_reports(session, city.id),
-                blocklist=_list_row(session, db.BadWords, user_id).words or "")
+                blocklist=_list_row(session, db.BadWords, user_id).words or "",
+                transit=stations.summary_of(session, city.id))
 
 
 def set_aside_reports(session, city_id: int, hours: int = 24) -> list[tuple[str, int]]:
@@ -818,8 +820,10 @@ def delete_account(session, user_id: int, password: str, plugins, attempt: Attem
         db.DeliveryRecipient.delivery_id.in_(deliveries)))
     session.execute(delete(db.BotWatermark).where(db.BotWatermark.city_id == city.id))
     session.execute(delete(db.Delivery).where(db.Delivery.report_id.in_(reports)))
+    session.execute(delete(db.ReportPlace).where(db.ReportPlace.report_id.in_(reports)))
     session.execute(delete(db.Report).where(db.Report.city_id == city.id))
     session.execute(delete(db.ProcessStatus).where(db.ProcessStatus.city_id == city.id))
+    stations.forget_city(session, city.id)
     for model in (db.TriggerPatterns, db.BadWords, db.Email, db.City, db.WebSession):
         session.execute(delete(model).where(model.user_id == user_id))
     session.delete(row)

@@ -36,7 +36,7 @@ PLUGIN_NAME = re.compile(r"^[a-z][a-z0-9]*$")
 @dataclass
 class Report:
     """A report as bots see it. Never holds who sent it."""
-    text: str
+    text: str  # for a delivery: the text to relay (the recognised place first, if any)
     network_message_id: str = ""   # the network's id of the message it came in as
     id: int | None = None          # reports.id once stored
     city_id: int | None = None
@@ -539,8 +539,9 @@ class Bot:
     # --- sending -----------------------------------------------------------------------
     def _deliver(self, ids: set[int] | None) -> None:
         """Send the pending deliveries among ids (all of this account's if None)."""
-        query = (select(db.Delivery.id, db.Delivery.created_at, db.Report)
+        query = (select(db.Delivery.id, db.Delivery.created_at, db.Report, db.ReportPlace.prefix)
                  .join(db.Report, db.Report.id == db.Delivery.report_id)
+                 .outerjoin(db.ReportPlace, db.ReportPlace.report_id == db.Report.id)
                  .where(db.Delivery.city_id == self.account.city_id,
                         db.Delivery.network == self.name,
                         db.Delivery.account == self.account.id,
@@ -553,12 +554,15 @@ class Bot:
         with self.sessions() as session:
             rows = session.execute(query).all()
         now = time.monotonic()
-        reports = [Report(text=row.text, network_message_id=row.network_message_id,
+        # The relayed text: the place recognised from the city's transit data first, if any
+        # ("U8 Hermannplatz → Wittenau: ", see stations.py).
+        reports = [Report(text=(prefix or "") + row.text,
+                          network_message_id=row.network_message_id,
                           id=row.id, city_id=row.city_id, network=row.network,
                           account_id=row.account, delivery_id=delivery_id,
                           idempotency_key=f"ticketfrei-delivery-{delivery_id}-"
                                           f"{int((created_at or 0) * 1000)}")
-                   for delivery_id, created_at, row in rows
+                   for delivery_id, created_at, row, prefix in rows
                    if ids is not None or self._retry_at.get(delivery_id, 0) <= now]
         if not reports:
             return

@@ -107,6 +107,64 @@ it is left out until you correct or remove it.</p></div>
 </form>
 </section>
 
+<section id="transit">
+<h2>Stations and lines</h2>
+<p>With your city's transit data (a GTFS feed, published by most transit authorities) Ticketfrei
+recognises the station, line and direction in a report ("2x U8 Hermannplatz Richtung Wittenau")
+and relayed reports begin with them: "U8 Hermannplatz → Wittenau: …".</p>
+% if transit and transit.get('imported_at'):
+<p id="transit-summary">Imported {{when(transit['imported_at'])}} from {{transit['source']}}:
+{{transit.get('stations', 0)}} stations, {{transit.get('lines', 0)}} lines,
+{{transit.get('patterns', 0)}} routes of trips (from {{transit.get('stops', 0)}} stops and
+{{transit.get('trips', 0)}} trips), {{len([l for l in transit['aliases_text'].splitlines() if l.strip() and not l.strip().startswith('#')])}} aliases.</p>
+% else:
+<p id="transit-summary">No transit data yet.</p>
+% end
+% if upload_mb:
+<form method="post" action="/settings/transit/upload" enctype="multipart/form-data">
+  <input type="hidden" name="csrf" value="{{csrf}}">
+  <label for="transit-feed">A GTFS feed (zip, at most {{upload_mb}} MB)</label>
+  <input id="transit-feed" type="file" name="feed" accept=".zip,application/zip">
+  <button>Import the feed</button>
+</form>
+% end
+<form method="post" action="/settings/transit/url">
+  <input type="hidden" name="csrf" value="{{csrf}}">
+  <label for="transit-url">Or the feed's address</label>
+  <input id="transit-url" type="url" name="url" value="{{get('transit_url', '')}}" placeholder="https://…/gtfs.zip">
+  <button>Fetch and import</button>
+</form>
+% if transit:
+<form method="post" action="/settings/transit/aliases">
+  <input type="hidden" name="csrf" value="{{csrf}}">
+  <label for="transit-aliases">Names riders use for a station, one per line: <code>Kotti = Kottbusser Tor</code></label>
+  <textarea id="transit-aliases" name="aliases" rows="5">{{get('aliases', transit['aliases_text'])}}</textarea>
+  <button>Save the aliases</button>
+</form>
+<form method="post" action="/settings/transit/prefix">
+  <input type="hidden" name="csrf" value="{{csrf}}">
+  <label><input type="checkbox" name="prefix" value="1"{{' checked' if transit['prefix'] else ''}}>
+  Relayed reports begin with the station, line and direction recognised</label>
+  <button>Save</button>
+</form>
+<form method="post" action="/settings/transit/try" id="transit-try">
+  <input type="hidden" name="csrf" value="{{csrf}}">
+  <label for="transit-text">Try a report</label>
+  <input id="transit-text" name="text" value="{{get('tried', '')}}" placeholder="2x U8 Hermannplatz Richtung Wittenau">
+  <button>Show what is recognised</button>
+</form>
+% place = get('place')
+% if place is not None:
+<dl id="transit-result">
+  <dt>Station</dt><dd>{{place.station or '–'}}</dd>
+  <dt>Line</dt><dd>{{place.line or '–'}}</dd>
+  <dt>Direction</dt><dd>{{place.direction or '–'}}</dd>
+  <dt>Relayed as</dt><dd>{{place.prefix()}}{{get('tried', '')}}</dd>
+</dl>
+% end
+% end
+</section>
+
 % for name, part in parts:
 <section class="network network-{{name}}" id="network-{{name}}">{{!part}}</section>
 % end

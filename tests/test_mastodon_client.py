@@ -6,6 +6,7 @@ import time
 import pytest
 
 from bots import TryLater
+import guarded
 from bots.mastodon import client
 from mastodon_server import MastodonServer
 
@@ -62,9 +63,9 @@ def test_a_rate_limit_reset_soon_is_waited_for(server):
 def test_an_instance_on_a_private_address_is_refused_on_the_connection_itself(server):
     """A name checked as public for the form may resolve elsewhere later (DNS rebinding): the
     address the connection reached is what counts."""
-    session = client.CappedSession(server.url, public_only=True)
+    session = guarded.CappedSession(server.url, public_only=True, what="the instance")
     with pytest.raises(OSError, match="not public"):
         session.get(f"{server.url}/api/v1/instance", timeout=2)
     assert server.requests_log == []
-    allowed = client.CappedSession(server.url, public_only=False)
+    allowed = guarded.CappedSession(server.url, public_only=False, what="the instance")
     assert allowed.get(f"{server.url}/api/v1/instance", timeout=2).status_code == 200

@@ -12,20 +12,15 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import socket
-import threading
 import time
-import weakref
 from urllib.parse import urlsplit
 
 import requests
-import requests.adapters
-import urllib3
-import urllib3.connection
 
 from mastodon import (Mastodon, MastodonAPIError, MastodonNetworkError, MastodonNotFoundError,
                       MastodonRatelimitError, MastodonServerError, MastodonUnauthorizedError)
 
+import guarded
 from bots import CredentialsRefused, TryLater
 
 SCOPES = ["read", "write"]  # the least that reads mentions and posts
@@ -75,7 +70,7 @@ def base_url(address: str, private: bool = False) -> str:
     if parts.scheme == "http" and not _loopback(host):
         raise AddressError("Only https:// instances can be connected.")
     host = host.lower()
-    if not private and not _public(host, port or 443):
+    if not private and not guarded.public_address(host, port or 443):
         raise AddressError("That address is not a public instance on the internet.")
     netloc = f"[{host}]" if ":" in host else host
     return f"{parts.scheme}://{netloc}{f':{port}' if port else ''}"
@@ -84,16 +79,6 @@ def base_url(address: str, private: bool = False) -> str:
 def plain_http(base: str) -> bool:
     """Whether Mastodon.py must allow http:// for this base URL (loopback only: base_url)."""
     return base.startswith("http://")
-
-
-def _public(host: str, port: int) -> bool:
-    """Whether every address the name resolves to is public (unresolvable: let the request
-    fail and say so)."""
-    try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError):
-        return True
-    return all(ipaddress.ip_address(info[4][0].split("%")[0]).is_global for info in infos)
 
 
 def _loopback(host: str) -> bool:
@@ -105,127 +90,14 @@ def _loopback(host: str) -> bool:
         return False
 
 
-class CappedSession(requests.Session):
-    """Requests to an instance that an organiser named (it may be anyone's server): only to
-    that instance (its OAuth metadata may name endpoints elsewhere, an internal address), only
-    to a public address unless the operator allows private ones (checked on the connection
-    itself: a name that resolved to a public address for the form may resolve to another
-    now), no redirects, answers of at most MAX_ANSWER bytes, and each request over within
-    twice its timeout (a server that trickles its answer a byte at a time would otherwise hold
-    a thread for ever: a socket's timeout is per read)."""
-
-    def __init__(self, base: str, public_only: bool):
-        super().__init__()
-        self.origin = _origin(base)
-        self.public_only = public_only
-        self.sockets = weakref.WeakSet()  # of this session's connections, to cut at the deadline
-        for prefix in ("http://", "https://"):
-            self.mount(prefix, _GuardedAdapter())
-
-    def request(self, method, url, **kwargs):
-        if _origin(url) != self.origin:
-            raise requests.ConnectionError("the instance named an address elsewhere")
-        kwargs.update(allow_redirects=False, stream=True)
-        timeout = kwargs.get("timeout") or 20.0
-        timeout = max(timeout) if isinstance(timeout, tuple) else float(timeout)
-        deadline = threading.Timer(2 * timeout, self._cut)
-        deadline.daemon = True
-        _current.session, self.cut = self, False
-        deadline.start()
-        try:
-            answer = super().request(method, url, **kwargs)
-            body = bytearray()
-            try:
-                for chunk in answer.iter_content(64 * 1024):
-                    body += chunk
-                    if len(body) > MAX_ANSWER:
-                        raise requests.ConnectionError("the instance's answer is too large")
-            finally:
-                answer.close()
-            if self.cut:  # the answer ended because we cut it: it is not whole
-                raise requests.ConnectionError("cut")
-        except (requests.RequestException, OSError) as error:
-            if self.cut:
-                raise requests.ConnectionError("the instance's answer took too long") from None
-            raise error
-        finally:
-            deadline.cancel()
-            _current.session = None
-        answer._content, answer._content_consumed = bytes(body), True
-        return answer
-
-    def _opened(self, sock: socket.socket) -> None:
-        if self.public_only:
-            address = ipaddress.ip_address(sock.getpeername()[0].split("%")[0])
-            if not address.is_global:
-                sock.close()
-                raise ConnectionRefusedError("the instance's address is not public (the "
-                                             "operator may allow private instances)")
-        self.sockets.add(sock)
-
-    def _cut(self) -> None:
-        """At the deadline: shut this session's connections; the blocked read returns."""
-        self.cut = True
-        for sock in list(self.sockets):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
-_current = threading.local()  # the CappedSession making a request in this thread
-
-
-class _Guarded:
-    """A connection that reports its sockets to the session making the request: the raw one
-    (where it landed), then the TLS one that replaces it."""
-
-    def _new_conn(self):
-        sock = super()._new_conn()
-        if getattr(_current, "session", None) is not None:
-            _current.session._opened(sock)
-        return sock
-
-    def connect(self):
-        super().connect()
-        if getattr(_current, "session", None) is not None and self.sock is not None:
-            _current.session.sockets.add(self.sock)
-
-
-class _HTTPConnection(_Guarded, urllib3.connection.HTTPConnection):
-    pass
-
-
-class _HTTPSConnection(_Guarded, urllib3.connection.HTTPSConnection):
-    pass
-
-
-class _Pool(urllib3.HTTPConnectionPool):
-    ConnectionCls = _HTTPConnection
-
-
-class _TLSPool(urllib3.HTTPSConnectionPool):
-    ConnectionCls = _HTTPSConnection
-
-
-class _GuardedAdapter(requests.adapters.HTTPAdapter):
-    def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _TLSPool}
-
-
-def _origin(url: str) -> tuple:
-    parts = urlsplit(url)
-    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
-
-
 def session(base: str, private: bool | None = None) -> requests.Session:
     """A session to the instance at `base`; to private addresses only if `private` (by default
     the operator's choice, `[bots.mastodon] private_instances`)."""
     if private is None:
         from .bot import MastodonBot  # not at the top: bot imports this module
         private = bool(MastodonBot.options and MastodonBot.options.private_instances)
-    return CappedSession(base, public_only=not private)
+    return guarded.CappedSession(base, public_only=not private, max_answer=MAX_ANSWER,
+                                  what="the instance")
 
 
 def api(base: str, timeout: float, token: str | None = None, client_id: str | None = None,

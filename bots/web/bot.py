@@ -104,6 +104,7 @@ class Listed:
     text: str
     network: str
     at: float
+    place: str = ""  # the place recognised, as relayed posts begin ("U8 Hermannplatz → Wittenau")
 
     @property
     def source(self) -> str:
@@ -122,8 +123,10 @@ def recent(session, city_id: int, hours: float) -> list[Listed]:
     """The city's accepted reports of the last `hours`, newest first."""
     since = time.time() - hours * 3600
     rows = session.execute(
-        select(db.Report.id, db.Report.text, db.Report.network, db.Report.received_at)
+        select(db.Report.id, db.Report.text, db.Report.network, db.Report.received_at,
+               db.ReportPlace.prefix)
+        .outerjoin(db.ReportPlace, db.ReportPlace.report_id == db.Report.id)
         .where(db.Report.city_id == city_id, db.Report.verdict == db.ACCEPTED,
                db.Report.received_at >= since)
         .order_by(db.Report.received_at.desc(), db.Report.id.desc()).limit(MOST_LISTED))
-    return [Listed(*row) for row in rows]
+    return [Listed(*row[:4], place=(row[4] or "").removesuffix(": ")) for row in rows]

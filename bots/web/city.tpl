@@ -19,7 +19,11 @@
 % if recent:
 <ul>
 % for r in recent:
-  <li id="report-{{r.id}}"><span class="report-text">{{r.text}}</span>
+  <li id="report-{{r.id}}">\\
+% if r.place:
+<strong class="report-place">{{r.place}}:</strong> \\
+% end
+<span class="report-text">{{r.text}}</span>
     <small>{{r.age()}} · via {{r.source}}</small></li>
 % end
 </ul>

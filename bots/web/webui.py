@@ -124,6 +124,11 @@ def _time(at: float) -> str:
     return datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="seconds")
 
 
+def _headed(listed) -> str:
+    """The report's text as relayed: its place first, if one was recognised."""
+    return f"{listed.place}: {listed.text}" if listed.place else listed.text
+
+
 def atom(base_url: str, city_name: str, listed) -> str:
     """An Atom feed (RFC 4287) of the listed reports; an entry's id is its report's, stable
     across requests. The feed's time is its newest entry's (or 1970 while it has none), so that
@@ -132,10 +137,10 @@ def atom(base_url: str, city_name: str, listed) -> str:
     title = escape(f"Ticketfrei {city_name.capitalize()}")
     entries = "".join(
         f"<entry><id>{escape(page)}#report-{r.id}</id>"
-        f"<title>{escape(r.text[:80])}</title>"
+        f"<title>{escape(_headed(r)[:80])}</title>"
         f"<updated>{_time(r.at)}</updated>"
         f'<link rel="alternate" href="{escape(page)}#report-{r.id}"/>'
-        f'<content type="text">{escape(r.text)} (via {escape(r.source)})</content></entry>'
+        f'<content type="text">{escape(_headed(r))} (via {escape(r.source)})</content></entry>'
         for r in listed)
     return ('<?xml version="1.0" encoding="utf-8"?>\n'
             '<feed xmlns="http://www.w3.org/2005/Atom">'
