@@ -33,7 +33,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from rapidfuzz import process as fuzzy_process
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import Indel, Levenshtein
 from sqlalchemy import delete, insert, select
 
 import db
@@ -106,7 +106,7 @@ def _expand(token: str) -> list[str]:
         return ["hauptbahnhof"]
     if token in ("ubhf", "sbhf"):
         return [token[0], "bahnhof"]
-    if len(token) > 5 and token.endswith("str"):
+    if len(token) > 4 and token.endswith("str"):
         return [token[:-3] + "strasse"]
     if len(token) > 6 and token.endswith("strase"):
         return [token[:-6] + "strasse"]
@@ -143,29 +143,49 @@ def display_name(name: str) -> str:
     return short or name
 
 
+_SHORT = (("strasse", "str"), ("platz", "pl"))
+_MODES = frozenset({"s", "u", "ubahn", "sbahn", "bus", "tram"})
+# What is left of "Bahnhofstraße" or "Schulplatz" without its last word names no place.
+_NOT_ALONE = frozenset({"bahnhof", "hauptbahnhof", "schule", "kirche", "schloss", "markt",
+                        "rathaus", "friedhof", "hafen", "kirchen", "haupt"})
+
+
 def name_keys(name: str, city: str = "") -> set[str]:
     """The folded, space-free forms under which a station's name is recognised: as written,
-    without its mode marks ("S+U"), qualifiers ("(Berlin)", "[U8]"), the city's name in front,
-    a trailing "Bhf", the part after "Town, ", and a trailing "Straße" where enough is left."""
+    without its mode marks ("S+U", "U" at either end), qualifiers ("(Berlin)", "[U8]"), the
+    city's name in front or behind, a trailing "Bhf", the part after "Town, ", and a trailing
+    word "Straße" or "Platz" where enough is left ("Osloer", "Rosenthaler")."""
     bare = _BRACKETS.sub(" ", name)
     variants = [fold(name), fold(bare)]
     if "," in bare:
-        variants.append(fold(bare.rsplit(",", 1)[1]))
+        variants += [fold(part) for part in bare.split(",")[1:]]
     city_words = fold(city) if city else []
     more = []
     for words in variants:
         words = list(words)
-        while words and words[0] in ("s", "u", "ubahn", "sbahn", "bus", "tram"):
+        while words and words[0] in _MODES:
             words = words[1:]
+        while len(words) > 1 and words[-1] in _MODES:
+            words = words[:-1]
         more.append(words)
-        if city_words and words[:len(city_words)] == city_words and len(words) > len(city_words):
-            words = words[len(city_words):]
+        n = len(city_words)
+        if n and len(words) > n and words[:n] == city_words:
+            words = words[n:]
+            more.append(words)
+        if n and len(words) > n and words[-n:] == city_words:
+            words = words[:-n]
             more.append(words)
         if len(words) > 1 and words[-1] == "bahnhof":
             more.append(words[:-1])
-        if len(words) > 1 and words[-1] == "strasse" and len("".join(words[:-1])) >= 8:
+        rest = "".join(words[:-1])
+        if (len(words) > 1 and words[-1] in ("strasse", "platz") and len(rest) >= 6
+                and rest not in _NOT_ALONE):
             more.append(words[:-1])
     keys = {"".join(words) for words in variants + more}
+    # As riders abbreviate: a typo in "Westendsr." is one edit from "westendstr", not from
+    # "westendstrasse" (their text's "str" is written out before an exact lookup).
+    keys |= {key[:-len(long)] + short for key in keys for long, short in _SHORT
+             if key.endswith(long) and len(key) > len(long) + 3}
     return {key for key in keys if len(key) >= 3 and key not in STOPWORDS}
 
 
@@ -505,9 +525,14 @@ class _Match:
     stations: frozenset
     cost: int           # edits
 
+    length: int = 0     # letters of the text it covers
+    near: int = 0       # edits by insertion and deletion only (a letter left out or doubled)
+
     @property
-    def score(self) -> float:
-        return (self.end - self.start) * 2 - self.cost * 3
+    def score(self) -> tuple:
+        # The longer match first ("Schillr-Beethovenweg" is not "Beethovenweg"), an edit
+        # costing two letters; of equal ones, the one a letter left out explains.
+        return (self.length - 2 * self.cost, -self.near)
 
 
 def _allowed_edits(length: int) -> int:
@@ -597,23 +622,27 @@ class Annotator:
                                   for key in self.by_length.get(size, ())]
         return self._near[length]
 
-    def _lookup(self, compact: str) -> tuple[set[int], int] | None:
-        """The stations a folded, space-free text names, and the edits it took."""
+    def _lookup(self, compact: str) -> tuple[set[int], int, int] | None:
+        """The stations a folded, space-free text names, the edits it took, and of those the
+        edits by insertion and deletion alone (Indel: "seebeg" is nearer "seeberg" than
+        "seeweg", though one edit from each)."""
         if compact in self.keys:
-            return self.keys[compact], 0
+            return self.keys[compact], 0, 0
         edits = _allowed_edits(len(compact))
         if not edits or compact.isdigit():
             return None
         best = fuzzy_process.extract(compact, self._near_keys(len(compact)),
-                                     scorer=Levenshtein.distance, score_cutoff=edits, limit=3)
+                                     scorer=Levenshtein.distance, score_cutoff=edits, limit=8)
         if not best:
             return None
-        cost = min(distance for _key, distance, _index in best)
+        ranked = sorted((distance, Indel.distance(compact, key), key)
+                        for key, distance, _index in best)
+        cost, near, _key = ranked[0]
         found = set()
-        for key, distance, _index in best:
-            if distance == cost:
+        for distance, indel, key in ranked:
+            if (distance, indel) == (cost, near):
                 found |= self.keys[key]
-        return found, cost
+        return found, cost, near
 
     def _find_name(self, text: str) -> int | None:
         """The one station a name (an alias's target) stands for."""
@@ -637,14 +666,16 @@ class Annotator:
                 window = words[start:end]
                 compact = "".join(window)
                 if compact in self.keys:
-                    found.append(_Match(start, end, frozenset(self.keys[compact]), 0))
+                    found.append(_Match(start, end, frozenset(self.keys[compact]), 0,
+                                        len(compact)))
                     continue
                 if (window[0] in STOPWORDS or window[-1] in STOPWORDS
                         or window[0].isdigit() or window[-1].isdigit()):
                     continue
                 hit = self._lookup(compact)
                 if hit:
-                    found.append(_Match(start, end, frozenset(hit[0]), hit[1]))
+                    found.append(_Match(start, end, frozenset(hit[0]), hit[1], len(compact),
+                                        hit[2]))
         return found
 
     def _line_words(self, words: list[str]) -> tuple[list[tuple[int, int]], set[int], set[int]]:
@@ -657,7 +688,9 @@ class Annotator:
             before = words[n - 1] if n else ""
             if n in taken:
                 continue
-            key = word
+            # "19er": Bavarian and Swabian for line 19
+            key = word[:-2] if len(word) > 2 and word.endswith("er") and word[:-2].isdigit() \
+                else word
             glued = None
             # "U 8", "S 41", "M 10": a letter or two, then the number
             if (word.isalpha() and len(word) <= 2 and n + 1 < len(words)
@@ -666,7 +699,10 @@ class Annotator:
             if glued is not None:
                 lines.append((self.line_keys[glued], n))
                 taken |= {n, n + 1}
-            elif key in self.line_keys and (not key.isdigit() or before in LINE_WORDS):
+            elif key in self.line_keys and (before in LINE_WORDS or key != word or (
+                    # a name of letters and digits stands alone ("u8", "m10"); a number or
+                    # a word ("4", "a", "ring") only after "Bus", "Linie", "Tram"
+                    not key.isdigit() and not key.isalpha())):
                 lines.append((self.line_keys[key], n))
                 taken.add(n)
                 if before in LINE_WORDS:

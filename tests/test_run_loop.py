@@ -189,7 +189,7 @@ def test_an_idle_long_polling_bot_is_not_taken_for_hung_and_still_receives(make_
     instance = make_instance()
     berlin = start_city(instance)
     instance.switch(berlin, "a", longpoll=1.0)
-    time.sleep(15)
+    time.sleep(10)  # 2.5 heartbeat timeouts
     assert instance.row("berlin/testnet:a")["restarts"] == 0
     assert "no heartbeat" not in instance.log()
     instance.send(berlin, "a", "Kontrolle U7 Neukölln")

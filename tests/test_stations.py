@@ -12,7 +12,6 @@ import random
 import re
 import threading
 import zipfile
-from pathlib import Path
 
 import pytest
 import webtest
