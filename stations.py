@@ -64,7 +64,13 @@ STOPWORDS = frozenset("""
     stiegen steigen ausgestiegen raus rein achtung vorsicht warnung heute morgen abend
     inspectors inspector control check checks people
     x zwei drei vier fuenf two three four five
+    unter ueber hinter neben gegen ohne grosse kleine alte neue hohe lange
+    kerle jungs zivis zivile zivilen uniformierte uniformierten kontrolleurinnen securities
+    sicherheit sicherheitsleute bvg mvg vbb mvv hvv kvb
     """.split())
+# Articles after which a bare number is a line ("in der 19 Richtung Pasing"), unless a word
+# like "Kontis" follows ("die 2 Kontis").
+_ARTICLES = frozenset({"der", "die", "den"})
 
 # Words after which the next place is the direction of travel ("->", "→" become "richtung").
 DIRECTION_WORDS = frozenset({"richtung", "ri", "rtg", "richt", "nach", "towards", "toward",
@@ -92,6 +98,7 @@ _ARROWS = re.compile(r"->|=>|→|⇒|➡|⟶|>>|➔|⮕")
 _TOKEN = re.compile(r"[^\W_]+")
 _BRACKETS = re.compile(r"\[[^\]]*\]|\([^)]*\)")
 _UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})
+_RAIL = re.compile(r"\b([su])[\s-]?bahn\b")
 
 
 def _expand(token: str) -> list[str]:
@@ -114,6 +121,12 @@ def _expand(token: str) -> list[str]:
         return [token[:-2] + "platz"]
     if len(token) > 5 and token.endswith("hbf"):
         return [token[:-3], "hauptbahnhof"]
+    if len(token) > 5 and token.endswith("bhf"):  # "Ostbhf", "Hauptbhf"
+        return [token[:-3], "bahnhof"]
+    if len(token) > 4 and token.endswith("bf"):   # "Ostbf"
+        return [token[:-2], "bahnhof"]
+    if token == "br" or (len(token) > 5 and token.endswith("br")):  # "Donnersbergerbr."
+        return [token[:-2] + "bruecke"]
     return [token]
 
 
@@ -121,6 +134,7 @@ def fold(text: str) -> list[str]:
     """The words of a text or a name, folded: lower case, ß as ss, umlauts as ae/oe/ue, other
     accents dropped, abbreviations written out; arrows become "richtung"."""
     text = _ARROWS.sub(" richtung ", unicodedata.normalize("NFKC", text).casefold())
+    text = _RAIL.sub(r"\1bahn", text)  # "S-Bahn", "U Bahn": one word, as "sbahn"
     text = unicodedata.normalize("NFKD", text.translate(_UMLAUTS))
     text = "".join(c for c in text if not unicodedata.combining(c))
     words = []
@@ -129,8 +143,6 @@ def fold(text: str) -> list[str]:
         words.extend(_expand(token))
     return words
 
-
-_MODE_PREFIXES = ({"s", "u"}, {"s", "u", "bahnhof"})
 
 
 def display_name(name: str) -> str:
@@ -187,6 +199,40 @@ def name_keys(name: str, city: str = "") -> set[str]:
     keys |= {key[:-len(long)] + short for key in keys for long, short in _SHORT
              if key.endswith(long) and len(key) > len(long) + 3}
     return {key for key in keys if len(key) >= 3 and key not in STOPWORDS}
+
+
+# Words that name no place alone, as the first or last word of a longer name.
+_GENERIC = frozenset({"strasse", "platz", "allee", "weg", "damm", "ufer", "tor", "ring",
+                      "bruecke", "bahnhof", "hauptbahnhof", "ost", "west", "nord", "sued",
+                      "mitte", "zentrum", "center", "station", "haltestelle", "stadt", "alt",
+                      "neu", "rathaus", "kirche", "schule", "markt", "park", "friedhof", "platz",
+                      "chaussee", "landstrasse", "str", "am", "an", "der", "die", "das", "im"})
+
+
+def partial_keys(name: str, city: str = "") -> set[str]:
+    """Parts of a name riders write alone ("Sendlinger" for "Sendlinger Tor", "Garching" for
+    "Garching, Forschungszentrum", "Tierpark" for "Thalkirchen (Tierpark)"): the first and the
+    last word of a longer name, the town before a comma, a parenthesis' words. Weaker than a
+    name: the Annotator uses one only where no station has it as a name, and not at all where
+    more than PARTIAL_AT_MOST stations share it ("(Berlin)")."""
+    city_words = set(fold(city)) if city else set()
+    parts = [fold(inside) for inside in re.findall(r"\(([^)]*)\)", name)]
+    bare = _BRACKETS.sub(" ", name)
+    if "," in bare:
+        parts.append(fold(bare.split(",", 1)[0]))
+    words = [w for w in fold(bare.replace(",", " ")) if w not in _MODES]
+    if len(words) > 1:
+        parts += [[words[0]], [words[-1]]]
+    keys = set()
+    for part in parts:
+        key = "".join(part)
+        if (len(key) >= 5 and key not in _GENERIC and key not in STOPWORDS
+                and key not in _NOT_ALONE and not set(part) & city_words):
+            keys.add(key)
+    return keys
+
+
+PARTIAL_AT_MOST = 3
 
 
 def line_key(name: str) -> str:
@@ -595,12 +641,20 @@ class Annotator:
                 keys[key].add(number)
         annotator = cls(stations, lines, patterns, keys,
                         version=row.version if row is not None else 0.0)
-        # A headsign names its trips' last station ("Rudow" for "U Rudow (Berlin)"), unless
-        # the key names another station already.
+        # A headsign names its trips' last station ("Rudow" for "U Rudow (Berlin)"), and a
+        # part of a name its station, unless the key is another station's name.
+        named = set(keys)
         for headsign, last in headsigns:
-            for key in name_keys(headsign, city_name):
-                if key not in annotator.keys and not key.isdigit():
+            for key in name_keys(headsign, city_name) - named:
+                if not key.isdigit():
                     keys[key].add(last)
+        partial: dict[str, set[int]] = defaultdict(set)
+        for number, name in enumerate(stations):
+            for key in partial_keys(name, city_name) - named:
+                partial[key].add(number)
+        for key, found in partial.items():
+            if len(found) <= PARTIAL_AT_MOST:
+                keys[key] |= found
         problems = []
         for _number, alias, target in parse_aliases(row.aliases if row is not None else ""):
             found = annotator._find_name(target)
@@ -699,6 +753,11 @@ class Annotator:
             if glued is not None:
                 lines.append((self.line_keys[glued], n))
                 taken |= {n, n + 1}
+            after = words[n + 1] if n + 1 < len(words) else ""
+            if (key in self.line_keys and key.isdigit() and before in _ARTICLES
+                    and (after in DIRECTION_WORDS or after not in STOPWORDS)):
+                lines.append((self.line_keys[key], n))
+                taken.add(n)
             elif key in self.line_keys and (before in LINE_WORDS or key != word or (
                     # a name of letters and digits stands alone ("u8", "m10"); a number or
                     # a word ("4", "a", "ring") only after "Bus", "Linie", "Tram"
@@ -748,7 +807,7 @@ class Annotator:
         line = None
         if station is not None:
             line = self._line_at(station, lines_written, modes)
-        elif lines_written:
+        elif len(lines_written) == 1:
             line = lines_written[0]
         direction = None
         if direction_match is not None and not left:
@@ -770,10 +829,11 @@ class Annotator:
                                             len(self.served[s]), -s))
 
     def _line_at(self, station: int, lines_written: list[int], modes: set[int]) -> int | None:
-        """The written line if it serves the station; else the one line of its kind there."""
-        for line in lines_written:
-            if line in self.served[station]:
-                return line
+        """The written line if it serves the station (of several, "U3/U6", none: the rider
+        does not know which); else the one line of its kind there."""
+        serving = [line for line in lines_written if line in self.served[station]]
+        if serving:
+            return serving[0] if len(serving) == 1 else None
         if lines_written:
             kind = self.lines[lines_written[0]][1]
             same = [line for line in self.served[station] if self.lines[line][1] == kind]
@@ -831,8 +891,10 @@ class Annotator:
             return None, line
         # The named station itself when it ends such trips; else the busiest terminus.
         named = [t for t in found if t in targets]
-        terminus = named[0] if named else max(found, key=lambda t: (found[t][1], -t))
         lines_there = {found[t][0] for t in found}
+        if not named and len(found) > 1 and len(lines_there) > 1:
+            return None, line  # lines part ways there, and the text does not say which
+        terminus = named[0] if named else max(found, key=lambda t: (found[t][1], -t))
         if line is None and station is not None and not lines_written and len(lines_there) == 1:
             line = found[terminus][0]
         return terminus, line

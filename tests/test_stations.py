@@ -10,8 +10,10 @@ import io
 import json
 import random
 import re
+import tempfile
 import threading
 import zipfile
+from pathlib import Path
 
 import pytest
 import webtest
@@ -30,14 +32,24 @@ def _city(session, name="berlin"):
     return user.create_city(session, name, f"orga@{name}.example", "a good password")
 
 
-@pytest.fixture
-def berlin(core_for, sqlite_url, tmp_path):
-    """(settings, plugins, sessions, city) with the test feed imported for berlin."""
-    settings, plugins, sessions = core_for(sqlite_url)
+def _berlin(core_for, url, tmp_path):
+    settings, plugins, sessions = core_for(url)
     with sessions.begin() as session:
         city = _city(session)
         stations.import_feed(session, city.id, write_feed(tmp_path / "feed.zip"), ALIASES)
     return settings, plugins, sessions, city
+
+
+@pytest.fixture
+def berlin(core_for, sqlite_url, tmp_path):
+    """(settings, plugins, sessions, city) with the test feed imported for berlin."""
+    return _berlin(core_for, sqlite_url, tmp_path)
+
+
+@pytest.fixture
+def berlin_on_both(core_for, database_url, tmp_path):
+    """berlin, once on SQLite and once on PostgreSQL."""
+    return _berlin(core_for, database_url, tmp_path)
 
 
 def _annotator(sessions, city_id):
@@ -186,8 +198,8 @@ def _place(sessions, report_id):
         return row and (row.station, row.line, row.direction, row.prefix)
 
 
-def test_accepted_report_is_stored_with_its_place_and_prefix(berlin):
-    settings, plugins, sessions, city = berlin
+def test_accepted_report_is_stored_with_its_place_and_prefix(berlin_on_both):
+    settings, plugins, sessions, city = berlin_on_both
     report_id = _decide(settings, plugins, sessions, city,
                         "2x Hellblau U8 Hermannplatz Richtung Wittenau am Bahnsteig")
     assert _place(sessions, report_id) == (
@@ -198,6 +210,13 @@ def test_accepted_report_is_stored_with_its_place_and_prefix(berlin):
     report_id = _decide(settings, plugins, sessions, city, "Kontrolle bus 100 zoo", "m2")
     assert _place(sessions, report_id) == (
         "S+U Zoologischer Garten Bhf (Berlin)", "100", None, "")
+    # a new import replaces the data and keeps the city's switch and aliases
+    with tempfile.TemporaryDirectory() as tmp, sessions.begin() as session:
+        stations.import_feed(session, city.id, write_feed(Path(tmp) / "again.zip"))
+    annotator = _annotator(sessions, city.id)
+    assert len(annotator.stations) == 25 and len(annotator.aliases) == 4
+    with sessions() as session:
+        assert not stations.prefix_on(session, city.id)
 
 
 def test_rejected_report_gets_no_place(berlin):
