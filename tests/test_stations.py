@@ -451,3 +451,41 @@ def test_io_import_reads_from_an_open_file(core_for, sqlite_url, tmp_path):
         assert stations.import_feed(session, city.id, data, source="upload")["stations"] == 25
 
 
+
+
+@pytest.mark.parametrize("limit, value, reason", [
+    ("MAX_UNCOMPRESSED", 1000, "larger than 0 GB unpacked"),
+    ("MAX_ROWS", {"stops.txt": 10}, "stops.txt has more than 10 rows"),
+    ("MAX_HELD_STOP_TIMES", 10, "not grouped by trip and has more than 10 rows"),
+])
+def test_a_feed_beyond_the_bounds_is_refused_before_it_fills_memory(berlin, tmp_path,
+                                                                     monkeypatch, limit, value,
+                                                                     reason):
+    """A zip bomb, a country's feed: the bounds are checked as the feed is read (here made
+    small, so that a small feed passes them)."""
+    _settings, _plugins, sessions, city = berlin
+    monkeypatch.setattr(stations, limit, value)
+    header, *rows = files()["stop_times.txt"].splitlines(keepends=True)
+    random.Random(3).shuffle(rows)
+    feed = write_feed(tmp_path / "big.zip", {"stop_times.txt": header + "".join(rows)})
+    with pytest.raises(stations.FeedError, match=reason):
+        with sessions.begin() as session:
+            stations.import_feed(session, city.id, feed)
+    assert len(_annotator(sessions, city.id).stations) == 25
+
+
+def test_censor_keeps_a_bounded_number_of_cities_ready_and_loads_others_again(
+        core_for, sqlite_url, tmp_path, monkeypatch):
+    settings, plugins, sessions = core_for(sqlite_url)
+    monkeypatch.setattr(stations, "CACHED_CITIES", 1)
+    feed = write_feed(tmp_path / "feed.zip")
+    with sessions.begin() as session:
+        cities = [_city(session, name) for name in ("berlin", "potsdam")]
+        for city in cities:
+            stations.import_feed(session, city.id, feed, ALIASES)
+    for _round in range(2):
+        for city in cities:
+            with sessions() as session:
+                place = stations.annotator_for(session, city.id).annotate("kotti")
+            assert place["station"] == "U Kottbusser Tor (Berlin)"
+            assert len(stations._CACHE) == 1
