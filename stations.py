@@ -75,6 +75,7 @@ STOPWORDS = frozenset("""
     unter ueber hinter neben gegen ohne grosse kleine alte neue hohe lange
     kerle jungs zivis zivile zivilen uniformierte uniformierten kontrolleurinnen securities
     sicherheit sicherheitsleute bvg mvg vbb mvv hvv kvb
+    schwarzkappler kontrollore kontrollor kontrollorin kontrollorinnen sheriffs
     """.split())
 # Articles after which a bare number is a line ("in der 19 Richtung Pasing"), unless a word
 # like "Kontis" follows ("die 2 Kontis").
@@ -86,14 +87,20 @@ DIRECTION_WORDS = frozenset({"richtung", "ri", "rtg", "richt", "nach", "towards"
 # Filler between a direction word and its place: "Richtung S+U Wittenau", "nach dem Zoo".
 _FILLER = frozenset({"s", "u", "bahnhof", "der", "dem", "den", "die", "zum", "zur", "the"})
 # Inspectors who left: keep the station, no line or direction.
-LEFT = re.compile(r"\b(aus ?gestiegen|ausgestiegn|aussteigen|steigen aus|stiegen aus|raus|"
+LEFT = re.compile(r"\b(aus ?gestiegen|ausgestiegn|ausgstieg(?:e)?n|aussteigen|steigen aus|"
+                  r"stiegen aus|raus|"
                   r"sind weg|got off|get off|getting off|got out|left the train|exited)\b")
 # Words naming a kind of vehicle: route_types they mean.
-MODE_WORDS = {"bus": {3}, "busse": {3}, "metrobus": {3}, "tram": {0}, "strab": {0},
+MODE_WORDS = {"bus": {3}, "busse": {3}, "metrobus": {3}, "tram": {0}, "strab": {0}, "bim": {0},
               "strassenbahn": {0}, "metrotram": {0}, "ubahn": {1}, "sbahn": {2}}
 # Words before a line's name where a bare number is a line ("Bus 100", "Linie 4").
 LINE_WORDS = frozenset({"bus", "tram", "linie", "line", "nr", "strab", "strassenbahn",
-                        "metrobus", "metrotram", "nummer"})
+                        "metrobus", "metrotram", "nummer", "bim"})
+# Words after a line's name where a number or a letter is a line ("D-Wagen", "71er Bim").
+LINE_AFTER = frozenset({"wagen", "bim", "tram", "bus", "linie", "er"})
+# Number words for a line ("Zweier Bim", "der Einser").
+_NUMBER_WORDS = {"einser": "1", "zweier": "2", "dreier": "3", "vierer": "4", "fuenfer": "5",
+                 "sechser": "6", "siebener": "7", "neuner": "9", "zehner": "10"}
 
 
 class FeedError(ValueError):
@@ -163,7 +170,7 @@ def display_name(name: str) -> str:
     return short or name
 
 
-_SHORT = (("strasse", "str"), ("platz", "pl"))
+_SHORT = (("strasse", "str"), ("platz", "pl"), ("gasse", "g"))
 _MODES = frozenset({"s", "u", "ubahn", "sbahn", "bus", "tram"})
 # What is left of "Bahnhofstraße" or "Schulplatz" without its last word names no place.
 _NOT_ALONE = frozenset({"bahnhof", "hauptbahnhof", "schule", "kirche", "schloss", "markt",
@@ -299,7 +306,28 @@ def _float(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _stations(feed: zipfile.ZipFile) -> tuple[dict[str, int], list[str]]:
+def place_key(name: str, city: str = "") -> str:
+    """What two stops' names must share to be one station when they stand close together:
+    the name without qualifiers, mode marks at either end, the city's name at either end and a
+    trailing "Bahnhof" ("S+U Hermannstr. (Berlin)" and "U Hermannstr.", "Wien Handelskai
+    Bahnhof" and "Handelskai")."""
+    words = [w for w in fold(_BRACKETS.sub(" ", name))]
+    while len(words) > 1 and words[0] in _MODES:
+        words = words[1:]
+    while len(words) > 1 and words[-1] in _MODES:
+        words = words[:-1]
+    city_words = fold(city) if city else []
+    n = len(city_words)
+    if n and len(words) > n and words[:n] == city_words:
+        words = words[n:]
+    if n and len(words) > n and words[-n:] == city_words:
+        words = words[:-n]
+    if len(words) > 1 and words[-1] == "bahnhof":
+        words = words[:-1]
+    return "".join(words) or name
+
+
+def _stations(feed: zipfile.ZipFile, city: str = "") -> tuple[dict[str, int], list[str]]:
     """stop_id -> station number, and the stations' names."""
     stops = {}
     for stop_id, name, parent, kind, lat, lon in _rows(
@@ -320,12 +348,16 @@ def _stations(feed: zipfile.ZipFile) -> tuple[dict[str, int], list[str]]:
     clusters: dict[str, list[list]] = defaultdict(list)  # merge key -> [[coords, number]]
     station_of_root: dict[str, int] = {}
     names: list[str] = []
-    # Stations proper (location_type 1) first: their names are the ones to show.
-    for root_id in sorted(set(roots.values()), key=lambda r: (stops[r][2] != "1", r)):
+    # The name to show: a station proper's (location_type 1), else the plainest.
+    def plain_first(r):
+        name = stops[r][0]
+        return (stops[r][2] != "1", "(" in name or "[" in name, len(name), name, r)
+
+    for root_id in sorted(set(roots.values()), key=plain_first):
         name, _parent, _kind, lat, lon = stops[root_id]
         if not name:
             continue
-        key = "".join(fold(_BRACKETS.sub(" ", name))) or name
+        key = place_key(name, city)
         for coords, number in clusters[key]:
             if _distance_m(coords, (lat, lon)) <= MERGE_DISTANCE_M:
                 station_of_root[root_id] = number
@@ -425,7 +457,7 @@ class Feed:
     trips: int = 0
 
 
-def read_feed(path) -> Feed:
+def read_feed(path, city: str = "") -> Feed:
     """Everything Ticketfrei keeps of a GTFS zip, read with bounded memory (see module doc)."""
     try:
         feed = zipfile.ZipFile(path)
@@ -439,7 +471,7 @@ def read_feed(path) -> Feed:
             raise FeedError(f"the feed is larger than {MAX_UNCOMPRESSED >> 30} GB unpacked: "
                             "more than a city's transit data")
         try:
-            station_of, names = _stations(feed)
+            station_of, names = _stations(feed, city)
             line_of_route, lines = _lines(feed)
             headsigns: dict[str, int] = {}
             trips = {}
@@ -526,7 +558,8 @@ def import_feed(session, city_id: int, path, aliases: str | None = None,
                 source: str = "") -> dict:
     """Read a GTFS zip and store it as the city's transit data (and the aliases, if given);
     the summary: stations, lines, patterns, stops, trips, aliases."""
-    feed = read_feed(path)
+    city = session.scalar(select(db.City.name).where(db.City.id == city_id)) or ""
+    feed = read_feed(path, city)
     summary = store_feed(session, city_id, feed, source or str(path).rsplit("/", 1)[-1])
     if aliases is not None:
         save_aliases(session, city_id, aliases)
@@ -595,6 +628,7 @@ class _Match:
 
     length: int = 0     # letters of the text it covers
     near: int = 0       # edits by insertion and deletion only (a letter left out or doubled)
+    text: str = ""      # the words it covers, folded and joined
 
     @property
     def score(self) -> tuple:
@@ -623,6 +657,7 @@ class Annotator:
     aliases: list[tuple[str, str]] = field(default_factory=list)
     alias_problems: list[str] = field(default_factory=list)
     version: float = 0.0
+    partials: dict[str, set[int]] = field(default_factory=dict)
 
     def __post_init__(self):
         self.served: dict[int, set[int]] = defaultdict(set)   # station -> lines
@@ -677,6 +712,13 @@ class Annotator:
         for key, found in partial.items():
             if len(found) <= PARTIAL_AT_MOST:
                 keys[key] |= found
+        # Parts that are another station's name still name a terminus of a line that does
+        # not serve that station ("49er Richtung Hütteldorf": "Hütteldorf, Bujattigasse").
+        annotator.partials = {key: found for key, found in partial.items()
+                              if len(found) <= PARTIAL_AT_MOST}
+        for number, name in enumerate(stations):
+            for key in partial_keys(name, city_name) & named:
+                annotator.partials.setdefault(key, set()).add(number)
         problems = []
         for _number, alias, target in parse_aliases(row.aliases if row is not None else ""):
             found = annotator._find_name(target)
@@ -743,7 +785,7 @@ class Annotator:
                 compact = "".join(window)
                 if compact in self.keys:
                     found.append(_Match(start, end, frozenset(self.keys[compact]), 0,
-                                        len(compact)))
+                                        len(compact), 0, compact))
                     continue
                 if (window[0] in STOPWORDS or window[-1] in STOPWORDS
                         or window[0].isdigit() or window[-1].isdigit()):
@@ -751,7 +793,7 @@ class Annotator:
                 hit = self._lookup(compact)
                 if hit:
                     found.append(_Match(start, end, frozenset(hit[0]), hit[1], len(compact),
-                                        hit[2]))
+                                        hit[2], compact))
         return found
 
     def _line_words(self, words: list[str]) -> tuple[list[tuple[int, int]], set[int], set[int]]:
@@ -761,33 +803,35 @@ class Annotator:
         for n, word in enumerate(words):
             if word in MODE_WORDS:
                 modes |= MODE_WORDS[word]
-            before = words[n - 1] if n else ""
             if n in taken:
                 continue
-            # "19er": Bavarian and Swabian for line 19
-            key = word[:-2] if len(word) > 2 and word.endswith("er") and word[:-2].isdigit() \
-                else word
-            glued = None
-            # "U 8", "S 41", "M 10": a letter or two, then the number
-            if (word.isalpha() and len(word) <= 2 and n + 1 < len(words)
-                    and words[n + 1].isdigit() and word + words[n + 1] in self.line_keys):
-                glued = word + words[n + 1]
-            if glued is not None:
-                lines.append((self.line_keys[glued], n))
-                taken |= {n, n + 1}
+            before = words[n - 1] if n else ""
             after = words[n + 1] if n + 1 < len(words) else ""
-            if (key in self.line_keys and key.isdigit() and before in _ARTICLES
-                    and (after in DIRECTION_WORDS or after not in STOPWORDS)):
-                lines.append((self.line_keys[key], n))
-                taken.add(n)
-            elif key in self.line_keys and (before in LINE_WORDS or key != word or (
-                    # a name of letters and digits stands alone ("u8", "m10"); a number or
-                    # a word ("4", "a", "ring") only after "Bus", "Linie", "Tram"
-                    not key.isdigit() and not key.isalpha())):
+            # "U 8", "S 41", "13 A": a letter or two and a number written apart
+            if after and (word + after in self.line_keys) and (
+                    (word.isalpha() and len(word) <= 2 and after.isdigit())
+                    or (word.isdigit() and after.isalpha() and len(after) <= 2)):
+                lines.append((self.line_keys[word + after], n))
+                taken |= {n, n + 1}
+                continue
+            # "19er" (Bavarian, Austrian: line 19), "Zweier"
+            key = _NUMBER_WORDS.get(word, word)
+            if len(key) > 2 and key.endswith("er") and key[:-2].isdigit():
+                key = key[:-2]
+            if key not in self.line_keys:
+                continue
+            mixed = not key.isdigit() and not key.isalpha()
+            if (mixed  # letters and digits stand alone ("u8", "m10", "13a")
+                    or key != word  # "19er"
+                    or before in LINE_WORDS or after in LINE_AFTER  # "Bus 100", "D-Wagen"
+                    or (key.isdigit() and before in _ARTICLES  # "in der 19 Richtung ..."
+                        and (after in DIRECTION_WORDS or after not in STOPWORDS))):
                 lines.append((self.line_keys[key], n))
                 taken.add(n)
                 if before in LINE_WORDS:
                     taken.add(n - 1)
+                if after in LINE_AFTER:
+                    taken.add(n + 1)
         return lines, taken, modes
 
     # -- the rules ------------------------------------------------------------------------
@@ -835,6 +879,10 @@ class Annotator:
         if direction_match is not None and not left:
             direction, line = self._direction(station, line, lines_written,
                                               direction_match.stations, modes)
+            weaker = self.partials.get(direction_match.text, set()) - direction_match.stations
+            if direction is None and weaker:
+                direction, line = self._direction(station, line, lines_written,
+                                                  frozenset(weaker), modes)
         if station is not None and line is None and not lines_written and direction is None:
             line = self._only_line(station, modes)
         if left:
@@ -911,14 +959,14 @@ class Annotator:
         found = termini(on)
         if not found:
             return None, line
+        lines_there = {found[t][0] for t in found}
+        if line is None and len(found) > 1 and len(lines_there) > 1:
+            return None, line  # lines part ways there, and the text does not say which
         # The named station itself when it ends such trips; else the busiest terminus.
         named = [t for t in found if t in targets]
-        lines_there = {found[t][0] for t in found}
-        if not named and len(found) > 1 and len(lines_there) > 1:
-            return None, line  # lines part ways there, and the text does not say which
         terminus = named[0] if named else max(found, key=lambda t: (found[t][1], -t))
-        if line is None and station is not None and not lines_written and len(lines_there) == 1:
-            line = found[terminus][0]
+        if line is None and len(lines_there) == 1 and (station is not None or lines_written):
+            line = found[terminus][0]  # the one line there ("U4/U6 ... Richtung Floridsdorf")
         return terminus, line
 
 

@@ -31,10 +31,9 @@ Aliases (ALIASES): Stachus, MüFrei, Hbf, Uni, OEZ, Airport, Rosi.
 """
 from __future__ import annotations
 
-import csv
-import io
-import zipfile
 from pathlib import Path
+
+import gtfs
 
 # stop_id -> (name, parent, lat, lon, location_type)
 STOPS = {
@@ -203,45 +202,16 @@ Rosi = Rosenheimer Platz
 """
 
 
-def _csv(rows: list[list]) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerows(rows)
-    return out.getvalue()
-
-
 def files() -> dict[str, str]:
     """The feed's members, name -> CSV text."""
-    stops = [["stop_id", "stop_name", "stop_lat", "stop_lon", "location_type", "parent_station"]]
-    stops += [[sid, name, lat, lon, kind, parent]
-              for sid, (name, parent, lat, lon, kind) in STOPS.items()]
-    routes = [["route_id", "agency_id", "route_short_name", "route_long_name", "route_type"]]
-    routes += [[rid, "MVG" if rid != "r_s8" else "DB", short, long, kind]
-               for rid, (short, long, kind) in ROUTES.items()]
-    trips = [["route_id", "service_id", "trip_id", "trip_headsign", "direction_id"]]
-    trips += [[route, "daily", tid, headsign, direction]
-              for tid, (route, direction, headsign, _stops) in TRIPS.items()]
-    stop_times = [["trip_id", "arrival_time", "departure_time", "stop_id", "stop_sequence"]]
-    for tid, (_route, _direction, _headsign, stops_of_trip) in TRIPS.items():
-        for n, stop in enumerate(stops_of_trip):
-            at = f"07:{n:02d}:00"
-            stop_times.append([tid, at, at, stop, n + 1])
-    return {
-        "agency.txt": _csv([["agency_id", "agency_name", "agency_url", "agency_timezone"],
-                            ["MVG", "Münchner Verkehrsgesellschaft", "https://mvg.de",
-                             "Europe/Berlin"],
-                            ["DB", "DB Regio Bayern (S-Bahn München)", "https://s-bahn-muenchen.de",
-                             "Europe/Berlin"]]),
-        "stops.txt": _csv(stops),
-        "routes.txt": _csv(routes),
-        "trips.txt": _csv(trips),
-        "stop_times.txt": _csv(stop_times),
-    }
+    return gtfs.members(
+        STOPS, ROUTES, TRIPS, hour=7,
+        agencies=[["MVG", "Münchner Verkehrsgesellschaft", "https://mvg.de", "Europe/Berlin"],
+                  ["DB", "DB Regio Bayern (S-Bahn München)", "https://s-bahn-muenchen.de",
+                   "Europe/Berlin"]],
+        agency_of=lambda rid: "DB" if rid == "r_s8" else "MVG")
 
 
 def write_feed(path: Path, members: dict[str, str] | None = None) -> Path:
     """The feed as a zip at path (members replace or add files)."""
-    contents = {**files(), **(members or {})}
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as feed:
-        for name, text in contents.items():
-            feed.writestr(name, text)
-    return path
+    return gtfs.write_zip(path, {**files(), **(members or {})})

@@ -27,7 +27,9 @@ from collections import Counter
 
 import pytest
 
+import gtfs
 import gtfs_feed
+from gtfs import FIELDS
 
 # The stations as the recognizer names them (the feed's merged names).
 WIT = "S+U Wittenau (Berlin)"
@@ -184,7 +186,6 @@ LABELLED = [
     ("3 Kontis in Zivil in der Tram", None, None, None, "nostation count"),
 ]
 
-FIELDS = ("station", "line", "direction")
 
 
 @pytest.fixture
@@ -201,10 +202,6 @@ def berlin(core_for, sqlite_url, tmp_path):
     with sessions.begin() as session:
         annotator = stations.Annotator.load(session, city.id)
     return annotator, sqlite_url
-
-
-def _expected(row) -> dict:
-    return dict(zip(FIELDS, row[1:4]))
 
 
 def _answer(annotator, text: str) -> dict:
@@ -249,29 +246,10 @@ def test_labelled_table_is_large_and_covers_every_case():
 
 def test_recognition_scores_on_the_labelled_table(berlin):
     annotator, _url = berlin
-    right = Counter()
-    wrong = []
-    for row in LABELLED:
-        expected, got = _expected(row), _answer(annotator, row[0])
-        for field in FIELDS:
-            right[field] += expected[field] == got[field]
-        if expected == got:
-            right["all"] += 1
-        else:
-            wrong.append((row, got))
-    total = len(LABELLED)
-    lines = [f"labelled table: {total} rows"]
-    lines += [f"  {field:<10} {right[field]:3d}/{total} = {right[field] / total:.1%}"
-              for field in (*FIELDS, "all")]
-    lines.append(f"wrong rows: {len(wrong)}")
-    for row, got in wrong:
-        expected = _expected(row)
-        lines.append(f"  {row[0]!r} [{row[4]}]")
-        for field in FIELDS:
-            mark = "  " if expected[field] == got[field] else "!!"
-            lines.append(f"    {mark} {field:<9} expected {expected[field]!r}, got {got[field]!r}")
-    print("\n".join(lines))
-    assert right["all"] / total >= 0.95, "\n".join(lines)
+    share, report = gtfs.score("labelled table (Berlin style)", LABELLED,
+                               [annotator.annotate(row[0]) for row in LABELLED])
+    print(report)
+    assert share >= 0.95, report
 
 
 def test_annotate_command_gives_the_same_answers_as_the_module(berlin, make_instance):

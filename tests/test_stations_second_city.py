@@ -20,9 +20,8 @@ Run with -s to see the scores and every wrong row.
 """
 from __future__ import annotations
 
-import json
-from collections import Counter
 
+import gtfs
 import gtfs_feed_muenchen as feed
 
 MOO = "Moosach"
@@ -275,7 +274,6 @@ LABELLED = [
     ("Kontis Uni U-Bahn Ausgang Ludwigstraße", UNI, None, None, "alias ambiguous mode"),
 ]
 
-FIELDS = ("station", "line", "direction")
 
 # Scores when this table was written (stations.py of commit 1cb4bf7): station 147/154 = 95.5%,
 # line 150/154 = 97.4%, direction 143/154 = 92.9%, all three right 135/154 = 87.7%
@@ -305,40 +303,8 @@ def test_second_city_table_is_consistent():
 
 
 def test_second_city_scores_through_the_annotate_command(make_instance, tmp_path):
-    instance = make_instance("instance")
-    instance.create_city("muenchen")
-    zipped = feed.write_feed(tmp_path / "mvv.zip")
-    aliases = tmp_path / "aliases.txt"
-    aliases.write_text(feed.ALIASES, encoding="utf-8")
-    imported = instance.cli("stations", "import", "muenchen", str(zipped),
-                            "--aliases", str(aliases))
-    assert "alias not used" not in imported.stderr, imported.stderr
-    texts = [row[0] for row in LABELLED]
-    result = instance.cli("stations", "annotate", "muenchen", input="\n".join(texts) + "\n")
-    answers = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-    assert len(answers) == len(texts), result.stdout + result.stderr
-
-    right = Counter()
-    wrong = []
-    for row, answer in zip(LABELLED, answers):
-        expected = dict(zip(FIELDS, row[1:4]))
-        got = {field: answer.get(field) for field in FIELDS}
-        for field in FIELDS:
-            right[field] += expected[field] == got[field]
-        if expected == got:
-            right["all"] += 1
-        else:
-            wrong.append((row, expected, got))
-    total = len(LABELLED)
-    report = [f"second city (Munich style): {total} rows; {imported.stdout.strip()}"]
-    report += [f"  {field:<10} {right[field]:3d}/{total} = {right[field] / total:.1%}"
-               for field in (*FIELDS, "all")]
-    report.append(f"wrong rows: {len(wrong)}")
-    for row, expected, got in wrong:
-        report.append(f"  {row[0]!r} [{row[4]}]")
-        for field in FIELDS:
-            mark = "  " if expected[field] == got[field] else "!!"
-            report.append(f"    {mark} {field:<9} expected {expected[field]!r}, "
-                          f"got {got[field]!r}")
-    print("\n".join(report))
-    assert right["all"] / total >= FLOOR, "\n".join(report)
+    imported, answers = gtfs.annotate_through_command(
+        make_instance("instance"), "muenchen", feed, tmp_path, [row[0] for row in LABELLED])
+    share, report = gtfs.score(f"second city (Munich style); {imported}", LABELLED, answers)
+    print(report)
+    assert share >= FLOOR, report
