@@ -91,10 +91,10 @@ CORE: dict[str, dict[str, Setting]] = {
                                     "to rule it out when hunting a crash"),
     },
     "stations": {
-        "max_upload_mb": Setting(100, "int", "largest transit feed (GTFS zip) organisers may "
-                                 "upload on their settings page; the web server takes request "
-                                 "bodies this large (on disk); 0: by URL and command only",
-                                 minimum=0, maximum=2000),
+        "max_upload_mb": Setting(200, "int", "largest transit feed (GTFS zip) organisers may "
+                                 "upload on their settings page (in pieces: no request body "
+                                 "is larger than 256 KiB); 0: by URL and command only",
+                                 minimum=0, maximum=4000),
         "max_download_mb": Setting(300, "int", "largest transit feed fetched from a URL",
                                    minimum=1, maximum=4000),
         "download_timeout": Setting(300.0, "float", "seconds a feed's download may take",

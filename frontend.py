@@ -637,16 +637,16 @@ def _settings_routes(app, settings, sessions, notify_main) -> None:
                              "The city is off: its bots stop and its page is hidden.")
 
 
-TRANSIT_UPLOAD = "/settings/transit/upload"
 TRANSIT_IMPORTS = 10      # feed imports per city and hour (each one reads a whole feed)
 _importing = threading.Lock()  # one import at a time in this process: bounded memory
 
 
-def max_body(path: str) -> int:
-    """The largest request body a path takes: a transit feed's upload, else MAX_BODY."""
-    if path == TRANSIT_UPLOAD:
-        return max(MAX_BODY, site.settings.stations.max_upload_mb * 1024 * 1024)
-    return MAX_BODY
+def _upload_path(settings, city_id: int) -> Path:
+    """Where a city's feed is assembled from the pieces static/upload.js sends (no request
+    body may exceed MAX_BODY: waitress would buffer large ones for anybody)."""
+    data = Path(settings.instance.data_dir)
+    data.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return data / f"transit-upload-{city_id}.zip"
 
 
 def _transit_import(sessions, city_id: int, feed, source: str) -> str:
@@ -694,15 +694,57 @@ def _transit_routes(app, settings, sessions) -> None:
     def done(message=None, error=None, status=200, **shown):
         return settings_page(status, message=message, error=error, **shown)
 
-    @app.post(TRANSIT_UPLOAD)
-    def transit_upload():
+    @app.post("/settings/transit/chunk")
+    def transit_chunk():
+        """One piece of an upload (static/upload.js): appended at `offset`, which must be
+        where the pieces so far end (0 begins anew); `total`, the file's size, within the
+        operator's limit."""
         check_csrf()
+        target = _upload_path(settings, city_id())
+        limit = settings.stations.max_upload_mb * 1024 * 1024
+        try:
+            offset, total = int(form("offset", 20)), int(form("total", 20))
+        except ValueError:
+            bottle.abort(400, "offset and total must be numbers")
+        piece = bottle.request.files.get("chunk")
+        if piece is None:
+            bottle.abort(400, "a piece of the file is missing")
+        if not 0 <= total <= limit:
+            bottle.abort(413, f"The feed is larger than this instance takes "
+                              f"({settings.stations.max_upload_mb} MB): give its address.")
+        size = target.stat().st_size if target.exists() else 0
+        if offset and offset != size:
+            bottle.abort(409, "The pieces came out of order: upload the feed again.")
+        data = piece.file.read(MAX_BODY)
+        if offset + len(data) > total:
+            bottle.abort(400, "The pieces are larger than the file.")
+        with open(target, "wb" if offset == 0 else "ab") as out:
+            out.write(data)
+        bottle.response.status = 204
+        return ""
+
+    @app.post("/settings/transit/upload")
+    def transit_upload():
+        """The feed as one file (a small one, without JavaScript), or, with uploaded=1, the
+        one its pieces made."""
+        check_csrf()
+        target = city_id()
+        if bottle.request.forms.get("uploaded") == "1":
+            assembled = _upload_path(settings, target)
+            if not assembled.exists():
+                return done(error="No upload arrived: choose the feed again.", status=400)
+            try:
+                message = _transit_import(sessions, target, assembled, form("name", 200))
+            except stations.FeedError as error:
+                return done(error=f"The transit data was not imported: {error}", status=400)
+            finally:
+                assembled.unlink(missing_ok=True)
+            return done(message)
         upload = bottle.request.files.get("feed")
         if upload is None or not upload.raw_filename:
             return done(error="Choose a GTFS zip file to upload.", status=400)
         try:
-            message = _transit_import(sessions, city_id(), upload.file,
-                                      upload.raw_filename[:200])
+            message = _transit_import(sessions, target, upload.file, upload.raw_filename[:200])
         except stations.FeedError as error:
             return done(error=f"The transit data was not imported: {error}", status=400)
         return done(message)
@@ -821,7 +863,7 @@ def _errors_and_headers(app) -> None:
     def refuse_large_bodies():
         # Before a byte of the body is read. waitress refuses these itself (and limits chunked
         # bodies, which announce no length); this holds under any server, and for tests.
-        if bottle.request.content_length > max_body(bottle.request.path):
+        if bottle.request.content_length > MAX_BODY:
             bottle.abort(413, "This request is too large.")
 
     @app.error(400)
@@ -891,8 +933,7 @@ def waitress_options(settings) -> dict:
     # read the headers (or, chunked, once that much came), and buffers smaller ones in
     # memory (inbuf_overflow, 512 KiB, is larger).
     options = dict(host=settings.web.host, port=settings.web.port, threads=settings.web.threads,
-                   ident="Ticketfrei", _quiet=True,
-                   max_request_body_size=max(MAX_BODY, settings.stations.max_upload_mb << 20) + 1)
+                   ident="Ticketfrei", _quiet=True, max_request_body_size=MAX_BODY + 1)
     if settings.web.trusted_proxy:
         # waitress then sets REMOTE_ADDR (login throttling, rate limits) and the scheme from
         # the proxy's headers, and drops those headers from anyone else.

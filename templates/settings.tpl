@@ -121,12 +121,14 @@ and relayed reports begin with them: "U8 Hermannplatz → Wittenau: …".</p>
 <p id="transit-summary">No transit data yet.</p>
 % end
 % if upload_mb:
-<form method="post" action="/settings/transit/upload" enctype="multipart/form-data">
+<form method="post" action="/settings/transit/upload" enctype="multipart/form-data" id="transit-upload" data-chunks="/settings/transit/chunk">
   <input type="hidden" name="csrf" value="{{csrf}}">
-  <label for="transit-feed">A GTFS feed (zip, at most {{upload_mb}} MB)</label>
+  <label for="transit-feed">A GTFS feed (zip, at most {{upload_mb}} MB; without JavaScript at most 250 KB)</label>
   <input id="transit-feed" type="file" name="feed" accept=".zip,application/zip">
   <button>Import the feed</button>
+  <span role="status" data-upload-status></span>
 </form>
+<script src="/static/upload.js" defer></script>
 % end
 <form method="post" action="/settings/transit/url">
   <input type="hidden" name="csrf" value="{{csrf}}">

@@ -165,3 +165,37 @@ def test_a_report_sent_through_the_city_page_appears_in_its_list_without_a_reloa
     texts = plain.locator("#recent .report-text").all_inner_texts()
     assert texts == ["Kontrolle S41 Ostkreuz", "Kontrolle U8 Hermannplatz Richtung Wittenau"]
     context.close()
+
+
+def test_organiser_uploads_a_large_transit_feed_in_pieces_and_tries_a_report(
+        browser, make_instance, tmp_path):
+    """The web server takes no request body over 256 KiB; static/upload.js sends the feed in
+    pieces (here a feed of 700 KB: four of them)."""
+    import zipfile
+
+    from gtfs_feed import write_feed
+    feed = write_feed(tmp_path / "vbb.zip")
+    with zipfile.ZipFile(feed, "a", zipfile.ZIP_STORED) as padded:  # incompressible: stays big
+        padded.writestr("shapes.bin", os.urandom(700_000))
+    assert feed.stat().st_size > 3 * 192 * 1024
+    instance = make_instance(disabled=without())
+    instance.create_city("berlin")
+    instance.start()
+    base = f"http://127.0.0.1:{instance.port}"
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(base + "/login")
+    page.fill("#email", "orga@berlin.example")
+    page.fill("#password", "a good password")
+    page.click("button:has-text('Log in')")
+    page.set_input_files("#transit-feed", str(feed))
+    page.click("button:has-text('Import the feed')")
+    page.wait_for_selector("text=The transit data is imported: 25 stations, 5 lines.",
+                           timeout=60_000)
+    assert "vbb.zip" in page.inner_text("#transit-summary")
+    page.fill("#transit-text", "2x Hellblau U8 Hermannplatz Richtung Wittenau")
+    page.click("button:has-text('Show what is recognised')")
+    page.wait_for_selector("#transit-result")
+    assert "U8 Hermannplatz → Wittenau: 2x Hellblau" in page.inner_text("#transit-result")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "transit-panel-desktop.png"), full_page=True)
+    assert not list(instance.data.glob("transit-upload-*"))  # the assembled file is gone

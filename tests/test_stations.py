@@ -489,3 +489,45 @@ def test_censor_keeps_a_bounded_number_of_cities_ready_and_loads_others_again(
                 place = stations.annotator_for(session, city.id).annotate("kotti")
             assert place["station"] == "U Kottbusser Tor (Berlin)"
             assert len(stations._CACHE) == 1
+
+
+def _pieces(organiser, data: bytes, size: int, token: str, total: int | None = None,
+            status=204):
+    for offset in range(0, max(len(data), 1), size):
+        organiser.post("/settings/transit/chunk",
+                       {"csrf": token, "offset": str(offset),
+                        "total": str(len(data) if total is None else total)},
+                       upload_files=[("chunk", "chunk", data[offset:offset + size])],
+                       status=status)
+
+
+def test_feed_uploaded_in_pieces_is_assembled_imported_and_removed(organiser, tmp_path):
+    """As static/upload.js sends it (tests/test_browser.py runs the script itself)."""
+    data = write_feed(tmp_path / "feed.zip").read_bytes()
+    token = _csrf(organiser.get("/settings"))
+    _pieces(organiser, b"an earlier upload, given up", 10, token)  # begun anew at offset 0
+    _pieces(organiser, data, 1000, token)
+    page = organiser.post("/settings/transit/upload",
+                          {"csrf": token, "uploaded": "1", "name": "vbb.zip"})
+    assert "The transit data is imported: 25 stations" in page.text and "vbb.zip" in page.text
+    assert not list(Path(organiser.settings.instance.data_dir).glob("transit-upload-*"))
+    page = organiser.post("/settings/transit/upload", {"csrf": token, "uploaded": "1"},
+                          status=400)
+    assert "No upload arrived" in page.text
+
+
+def test_pieces_out_of_order_or_over_the_limit_are_refused(organiser, tmp_path):
+    token = _csrf(organiser.get("/settings"))
+    _pieces(organiser, b"x" * 10, 10, token)
+    organiser.post("/settings/transit/chunk", {"csrf": token, "offset": "50", "total": "60"},
+                   upload_files=[("chunk", "chunk", b"y" * 10)], status=409)
+    organiser.post("/settings/transit/chunk", {"csrf": token, "offset": "10", "total": "12"},
+                   upload_files=[("chunk", "chunk", b"y" * 10)], status=400)
+    page = organiser.post("/settings/transit/chunk",  # the organiser's limit here: 1 MB
+                          {"csrf": token, "offset": "0", "total": str(2 * 1024 * 1024)},
+                          upload_files=[("chunk", "chunk", b"y")], status=413)
+    assert "give its address" in page.text
+    organiser.post("/settings/transit/chunk", {"csrf": "forged", "offset": "0", "total": "1"},
+                   upload_files=[("chunk", "chunk", b"y")], status=403)
+    organiser.post("/settings/transit/chunk", {"csrf": token, "offset": "x", "total": "1"},
+                   upload_files=[("chunk", "chunk", b"y")], status=400)
