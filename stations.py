@@ -92,10 +92,11 @@ LEFT = re.compile(r"\b(aus ?gestiegen|ausgestiegn|ausgstieg(?:e)?n|aussteigen|st
                   r"sind weg|got off|get off|getting off|got out|left the train|exited)\b")
 # Words naming a kind of vehicle: route_types they mean.
 MODE_WORDS = {"bus": {3}, "busse": {3}, "metrobus": {3}, "tram": {0}, "strab": {0}, "bim": {0},
+              "faehre": {4}, "ferry": {4}, "schiff": {4},
               "strassenbahn": {0}, "metrotram": {0}, "ubahn": {1}, "sbahn": {2}}
 # Words before a line's name where a bare number is a line ("Bus 100", "Linie 4").
 LINE_WORDS = frozenset({"bus", "tram", "linie", "line", "nr", "strab", "strassenbahn",
-                        "metrobus", "metrotram", "nummer", "bim"})
+                        "metrobus", "metrotram", "nummer", "bim", "faehre", "ferry"})
 # Words after a line's name where a number or a letter is a line ("D-Wagen", "71er Bim").
 LINE_AFTER = frozenset({"wagen", "bim", "tram", "bus", "linie", "er"})
 # Number words for a line ("Zweier Bim", "der Einser").
@@ -238,10 +239,15 @@ def partial_keys(name: str, city: str = "") -> set[str]:
     words = [w for w in fold(bare.replace(",", " ")) if w not in _MODES]
     if len(words) > 1:
         parts += [[words[0]], [words[-1]]]
+    if "/" in bare:  # "Oper/Karlsplatz", "Hauptbahnhof/ZOB"
+        parts += [fold(part) for part in bare.split("/")]
+    # Capitals are an abbreviation riders use as it is ("ZOB", "OEZ"), however short.
+    acronyms = {word.casefold() for word in re.findall(r"\b[A-ZÄÖÜ]{3,}\b", bare)}
     keys = set()
     for part in parts:
         key = "".join(part)
-        if (len(key) >= 5 and key not in _GENERIC and key not in STOPWORDS
+        if ((len(key) >= 5 or (len(key) >= 4 and "/" in bare) or key in acronyms)
+                and key not in _GENERIC and key not in STOPWORDS
                 and key not in _NOT_ALONE and not set(part) & city_words):
             keys.add(key)
     return keys
@@ -600,6 +606,8 @@ def summary_of(session, city_id: int) -> dict | None:
 
 # --- Recognition -------------------------------------------------------------------------
 
+_GLUED = re.compile(r"([a-z]{4,})([a-z]{1,2}\d{1,3})")  # a station and a line run together
+
 @dataclass
 class Place:
     station: str | None = None
@@ -838,9 +846,25 @@ class Annotator:
     def annotate(self, text: str) -> dict:
         return self.place(text).as_dict()
 
+    def _unglue(self, words: list[str]) -> list[str]:
+        """"jungfernstiegu1" as "jungfernstieg u1"; "m5" as the bus 5 where there is no M5
+        (Hamburg's MetroBus lines have plain numbers in the feed)."""
+        out = []
+        for word in words:
+            glued = _GLUED.fullmatch(word)
+            if glued and glued.group(2) in self.line_keys and glued.group(1) not in STOPWORDS:
+                out += [glued.group(1), glued.group(2)]
+            elif (word not in self.line_keys and word[:1] == "m" and word[1:].isdigit()
+                  and word[1:] in self.line_keys and self.lines[self.line_keys[word[1:]]][1] == BUS):
+                out.append(word[1:])
+                out.insert(len(out) - 1, "bus")
+            else:
+                out.append(word)
+        return out
+
     def place(self, text: str) -> Place:
         text = text[:MAX_TEXT]
-        words = fold(text)
+        words = self._unglue(fold(text))
         written, taken, modes = self._line_words(words)
         matches = self._matches(words, taken)
         direction_match = None
@@ -870,6 +894,10 @@ class Annotator:
         station = None
         if station_match is not None:
             station = self._pick(station_match.stations, lines_written)
+            if lines_written and not self.served[station] & set(lines_written):
+                # "Hbf U1": the U1 stops at "Hauptbahnhof Süd", which the name begins
+                longer = self._longer(station_match.text, set(lines_written))
+                station = longer if longer is not None else station
         line = None
         if station is not None:
             line = self._line_at(station, lines_written, modes)
@@ -883,6 +911,11 @@ class Annotator:
             if direction is None and weaker:
                 direction, line = self._direction(station, line, lines_written,
                                                   frozenset(weaker), modes)
+            on = {line} if line is not None else set(lines_written)
+            longer = self._longer(direction_match.text, on) if on else None
+            if direction is None and longer is not None:
+                direction, line = self._direction(station, line, lines_written,
+                                                  frozenset({longer}), modes)
         if station is not None and line is None and not lines_written and direction is None:
             line = self._only_line(station, modes)
         if left:
@@ -891,6 +924,15 @@ class Annotator:
                      line=self.lines[line][0] if line is not None else None,
                      direction=self.stations[direction] if direction is not None else None,
                      left=left)
+
+    def _longer(self, text: str, lines: set[int]) -> int | None:
+        """The one station the lines serve whose name begins with the text written
+        ("hauptbahnhof" -> "Hauptbahnhof Süd", "Hauptbahnhof/ZOB"), if there is one."""
+        if len(text) < 3:
+            return None
+        found = {s for key, numbers in self.keys.items() if key.startswith(text)
+                 for s in numbers if self.served[s] & lines}
+        return found.pop() if len(found) == 1 else None
 
     def _pick(self, stations: frozenset, lines_written: list[int]) -> int:
         """One of several stations a name fits: one a written line serves, else the one most
@@ -944,8 +986,10 @@ class Annotator:
                         if target not in stations[here + 1:] and not (ring and target != station):
                             continue
                         terminus = target if ring or stations[-1] == target else stations[-1]
-                    old = found.get(terminus, (pattern_line, 0))
-                    found[terminus] = (pattern_line, old[1] + trips)
+                    entry = found.setdefault(terminus, [pattern_line, 0, set()])
+                    entry[1] += trips
+                    if target in stations:  # the stations these trips pass after the target
+                        entry[2].update(stations[stations.index(target) + 1:-1])
             return found
 
         if line is not None:
@@ -962,9 +1006,18 @@ class Annotator:
         lines_there = {found[t][0] for t in found}
         if line is None and len(found) > 1 and len(lines_there) > 1:
             return None, line  # lines part ways there, and the text does not say which
-        # The named station itself when it ends such trips; else the busiest terminus.
+        # The named station itself when it ends such trips; else the terminus of the trips
+        # that go furthest: a short trip ends on their way. Trips that part ways after the
+        # named station (branches: "U1 Richtung Volksdorf") say no terminus.
         named = [t for t in found if t in targets]
-        terminus = named[0] if named else max(found, key=lambda t: (found[t][1], -t))
+        if named:
+            terminus = named[0]
+        else:
+            furthest = [t for t in found
+                        if not any(t in found[u][2] for u in found if u != t)]
+            if len(furthest) != 1:
+                return None, line
+            terminus = furthest[0]
         if line is None and len(lines_there) == 1 and (station is not None or lines_written):
             line = found[terminus][0]  # the one line there ("U4/U6 ... Richtung Floridsdorf")
         return terminus, line
