@@ -171,3 +171,17 @@ def core_for(settings_for):
     yield build
     for sessions in made:
         sessions.kw["bind"].dispose()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashes():
+    """argon2id with the least work in the test process: each hash and check costs ~1 ms
+    instead of ~100 ms (thousands are made: every test city's organiser, every login). The
+    same code path and format; instances started by the tests (their own processes) keep the
+    real cost, verify these hashes as any other and store new ones at the real cost."""
+    import argon2
+    import user
+    real = user._hasher
+    user._hasher = argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    yield
+    user._hasher = real
