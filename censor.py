@@ -425,26 +425,26 @@ class Censor:
                 db.forget_attempts(session, [judge_key(report_id)])
                 return []  # purged, or decided before a restart
             rules, why_not = city_rules(session, report.city_id)
-            report.verdict, reason = self.verdict(rules, why_not, report.text)
-            report.verdict_reason = reason
-            report.decided_at = time.time()
-            deliveries = []
-            if report.verdict == db.ACCEPTED:
+            verdict, reason = self.verdict(rules, why_not, report.text)
+            place, targets = None, []
+            if verdict == db.ACCEPTED:
                 place = self.place(session, report)
-                if place is not None:
-                    session.add(place)
                 # Raises TryLater if a plugin cannot list its accounts now: deciding without
                 # them would lose that network's deliveries for good.
                 targets = bots.city_accounts(self.plugins, session, report.city_id)
-                for network, account in targets:
-                    if ((network, account.id) == (report.network, report.account)
-                            and not self.plugins[network].broadcasts_own_reports):
-                        continue  # not back to where it came from
-                    delivery = db.Delivery(report_id=report.id, city_id=report.city_id,
-                                           network=network, account=account.id,
-                                           created_at=time.time())
-                    session.add(delivery)
-                    deliveries.append(delivery)
+            report.verdict, report.verdict_reason, report.decided_at = verdict, reason, time.time()
+            if place is not None:
+                session.add(place)
+            deliveries = []
+            for network, account in targets:
+                if ((network, account.id) == (report.network, report.account)
+                        and not self.plugins[network].broadcasts_own_reports):
+                    continue  # not back to where it came from
+                delivery = db.Delivery(report_id=report.id, city_id=report.city_id,
+                                       network=network, account=account.id,
+                                       created_at=time.time())
+                session.add(delivery)
+                deliveries.append(delivery)
             db.forget_attempts(session, [judge_key(report_id)])
             session.flush()
             news = [(d.city_id, d.network, d.account, d.id) for d in deliveries]

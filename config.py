@@ -101,6 +101,11 @@ CORE: dict[str, dict[str, Setting]] = {
                                     minimum=5),
         "private_urls": Setting(False, "bool", "fetch feeds also from private addresses (tests, "
                                 "your own network); off: public addresses only"),
+        "import_memory_mb": Setting(1024, "int", "address space of the process that imports a "
+                                    "feed from the web UI (a 150 MB feed needs about 100 MB of "
+                                    "it resident)", minimum=256),
+        "import_seconds": Setting(600.0, "float", "CPU and wall seconds a web UI import may "
+                                  "take", minimum=10),
     },
     "plugins": {
         "dirs": Setting([], "list", "extra directories holding bot plugins"),

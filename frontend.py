@@ -11,6 +11,7 @@ running processes follow.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -24,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import bottle
 import nh3
@@ -638,6 +639,7 @@ def _settings_routes(app, settings, sessions, notify_main) -> None:
 
 
 TRANSIT_IMPORTS = 10      # feed imports per city and hour (each one reads a whole feed)
+TRANSIT_ALIAS_SAVES = 60  # alias saves per city and hour
 _importing = threading.Lock()  # one import at a time in this process: bounded memory
 
 
@@ -649,20 +651,34 @@ def _upload_path(settings, city_id: int) -> Path:
     return data / f"transit-upload-{city_id}.zip"
 
 
-def _transit_import(sessions, city_id: int, feed, source: str) -> str:
-    """Import a feed (a path or a binary file) for the city; the page's message."""
+@contextlib.contextmanager
+def _importing_for(sessions, city_id: int):
+    """One import (its download included) at a time in this process, so that transit work
+    holds at most one of waitress's threads, and TRANSIT_IMPORTS per city and hour, counted
+    before anything is fetched; ImportBusy otherwise."""
     if not _importing.acquire(blocking=False):
-        raise stations.FeedError("another feed is being imported: try again in a minute")
+        raise stations.ImportBusy("another feed is being imported: try again in a minute")
     try:
         with sessions.begin() as session:
             if not user.allow(session, f"transit-import:{city_id}", TRANSIT_IMPORTS, 3600):
-                raise stations.FeedError(f"at most {TRANSIT_IMPORTS} imports an hour")
-        with sessions.begin() as session:
-            summary = stations.import_feed(session, city_id, feed, source=source)
+                raise stations.ImportBusy(f"at most {TRANSIT_IMPORTS} imports an hour")
+        yield
     finally:
         _importing.release()
+
+
+def _imported(summary: dict) -> str:
     return (f"The transit data is imported: {summary['stations']} stations, "
             f"{summary['lines']} lines.")
+
+
+def _scratch_file(settings):
+    """A file for a feed on its way in: in the data directory (the container's volume) when
+    it is there, /tmp may be small; gone when closed."""
+    import tempfile
+    data = settings.instance.data_dir
+    return tempfile.NamedTemporaryFile(dir=data if os.path.isdir(data) else None,
+                                       prefix="transit-", suffix=".zip")
 
 
 def _fetch_feed(settings, url: str, into) -> None:
@@ -672,6 +688,15 @@ def _fetch_feed(settings, url: str, into) -> None:
     if not url.lower().startswith(("https://", "http://")) or len(url) > 2000:
         raise stations.FeedError("give the feed's address as https://…")
     options = settings.stations
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    except ValueError:
+        raise stations.FeedError("give the feed's address as https://…") from None
+    # Before any connection, so that the answer tells nothing of private ports (the check on
+    # the connection itself stays: a name may resolve elsewhere a moment later).
+    if not options.private_urls and not guarded.public_address(parts.hostname or "", port):
+        raise stations.FeedError("the feed's server is not at a public address")
     session = guarded.CappedSession(url, public_only=not options.private_urls,
                                     max_answer=options.max_download_mb * 1024 * 1024,
                                     what="the feed's server")
@@ -718,6 +743,10 @@ def _transit_routes(app, settings, sessions) -> None:
         data = piece.file.read(MAX_BODY)
         if offset + len(data) > total:
             bottle.abort(400, "The pieces are larger than the file.")
+        if offset == 0:  # uploads given up more than a day ago, any city's
+            for stale in target.parent.glob("transit-upload-*.zip"):
+                if stale.stat().st_mtime < time.time() - 86400:
+                    stale.unlink(missing_ok=True)
         with open(target, "wb" if offset == 0 else "ab") as out:
             out.write(data)
         bottle.response.status = 204
@@ -734,46 +763,58 @@ def _transit_routes(app, settings, sessions) -> None:
             if not assembled.exists():
                 return done(error="No upload arrived: choose the feed again.", status=400)
             try:
-                message = _transit_import(sessions, target, assembled, form("name", 200))
+                with _importing_for(sessions, target):
+                    summary = stations.import_in_child(settings, target, assembled,
+                                                       form("name", 200))
+            except stations.ImportBusy as error:  # the pieces stay for the next try
+                return done(error=f"The transit data was not imported: {error}", status=429)
             except stations.FeedError as error:
-                return done(error=f"The transit data was not imported: {error}", status=400)
-            finally:
                 assembled.unlink(missing_ok=True)
-            return done(message)
+                return done(error=f"The transit data was not imported: {error}", status=400)
+            assembled.unlink(missing_ok=True)
+            return done(_imported(summary))
         upload = bottle.request.files.get("feed")
         if upload is None or not upload.raw_filename:
             return done(error="Choose a GTFS zip file to upload.", status=400)
         try:
-            message = _transit_import(sessions, target, upload.file, upload.raw_filename[:200])
+            with _importing_for(sessions, target), _scratch_file(settings) as copy:
+                upload.save(copy)
+                copy.flush()
+                summary = stations.import_in_child(settings, target, copy.name,
+                                                   upload.raw_filename[:200])
         except stations.FeedError as error:
-            return done(error=f"The transit data was not imported: {error}", status=400)
-        return done(message)
+            status = 429 if isinstance(error, stations.ImportBusy) else 400
+            return done(error=f"The transit data was not imported: {error}", status=status)
+        return done(_imported(summary))
 
     @app.post("/settings/transit/url")
     def transit_url():
         check_csrf()
         url = form("url", 2000).strip()
         target = city_id()
-        import tempfile
-        # In the data directory (the container's volume) when it is there: /tmp may be small.
-        data = settings.instance.data_dir
-        with tempfile.TemporaryFile(dir=data if os.path.isdir(data) else None) as into:
-            try:
+        try:
+            with _importing_for(sessions, target), _scratch_file(settings) as into:
                 _fetch_feed(settings, url, into)
-                into.seek(0)
-                message = _transit_import(sessions, target, into, url)
-            except stations.FeedError as error:
-                return done(error=f"The transit data was not imported: {error}", status=400,
-                            transit_url=url)
-        return done(message)
+                into.flush()
+                summary = stations.import_in_child(settings, target, into.name, url)
+        except stations.FeedError as error:
+            status = 429 if isinstance(error, stations.ImportBusy) else 400
+            return done(error=f"The transit data was not imported: {error}", status=status,
+                        transit_url=url)
+        return done(_imported(summary))
 
     @app.post("/settings/transit/aliases")
     def transit_aliases():
         check_csrf()
         text = form("aliases", stations.MAX_ALIASES * stations.MAX_ALIAS_LINE)
+        target = city_id()
+        with sessions.begin() as session:  # each save makes the censor load the city again
+            if not user.allow(session, f"transit-aliases:{target}", TRANSIT_ALIAS_SAVES, 3600):
+                return done(error=f"At most {TRANSIT_ALIAS_SAVES} saves of the aliases an hour.",
+                            status=429, aliases=text)
         try:
             with sessions.begin() as session:
-                problems = stations.save_aliases(session, city_id(), text)
+                problems = stations.save_aliases(session, target, text)
         except ValueError as error:
             return done(error=f"The aliases were not saved: {error}", status=400,
                         aliases=text)
@@ -845,12 +886,14 @@ def _account_routes(app, sessions, plugins, notify_main) -> None:
             attempt = account_attempt(login)
             _count_attempt(attempt)
             with sessions.begin() as session:
+                city_id = user.city_of(session, login.user_id).id
                 name = user.delete_account(session, login.user_id, password, plugins, attempt)
         except user.Throttled as error:
             return _too_many(error, "account", message=None)
         except user.UserError as error:
             return account_page(400, error=str(error))
         log.info("city %s and its account deleted", name)
+        _upload_path(site.settings, city_id).unlink(missing_ok=True)  # a transit feed half sent
         notify_main()
         bottle.response.delete_cookie(COOKIE, path="/")
         bottle.request.environ["ticketfrei.login"] = None

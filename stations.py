@@ -24,13 +24,17 @@ import io
 import json
 import logging
 import math
+import os
 import re
+import subprocess
+import sys
 import time
 import unicodedata
 import zipfile
 from array import array
 from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rapidfuzz import process as fuzzy_process
 from rapidfuzz.distance import Indel, Levenshtein
@@ -49,14 +53,23 @@ MERGE_DISTANCE_M = 1000   # stops of one name closer than this are one station
 MAX_ALIASES = 500
 MAX_ALIAS_LINE = 200
 MAX_TEXT = 2000           # characters of a report the recognizer reads
+# and of them, the words (folding can make many of one character: NFKC's "\ufdfa" is three)
+# and the fuzzy look-ups: a place is named within the first words, and a hostile text must cost
+# milliseconds, not seconds (the censor judges every city's reports one after the other).
+MAX_WORDS = 150
+MAX_FUZZY = 150
 # What one feed may hold, so that a hostile or mistaken feed (a zip bomb, a country's feed)
 # is refused with its reason instead of filling the frontend's memory or holding it for long.
 # For scale: Berlin-Brandenburg's feed has ~42 000 stops, ~1 300 routes, ~270 000 trips and
 # ~6 million stop_times (~280 MB uncompressed).
 MAX_UNCOMPRESSED = 3 * 1024 ** 3   # bytes of stops, routes, trips and stop_times together
-MAX_ROWS = {"stops.txt": 500_000, "routes.txt": 50_000, "trips.txt": 2_000_000}
-MAX_HELD_STOP_TIMES = 20_000_000   # rows held at once when stop_times is not grouped by trip
+MAX_ROWS = {"stops.txt": 500_000, "routes.txt": 50_000, "trips.txt": 1_000_000}
+MAX_HELD_STOP_TIMES = 10_000_000   # rows held at once when stop_times is not grouped by trip
 MAX_NAME = 200                     # characters of a station's or line's name kept
+MAX_STATIONS = 50_000              # stations after merging (the censor holds them per city)
+PREFIX_PART = 60                   # characters of a name in a relayed report's prefix
+MAX_TRIP_STOPS = 1_000             # stops of one trip
+MAX_PATTERNS = 100_000             # distinct sequences of stations
 
 # Words that never begin or end a place's name in a report (a fuzzy match of "kontrolle"
 # with some "Kontrollweg" would put every report there).
@@ -296,6 +309,16 @@ def _rows(feed: zipfile.ZipFile, member: str, wanted: tuple[str, ...],
             yield tuple(row[i].strip() if i is not None else "" for i in index)
 
 
+def _clean_name(name: str) -> str:
+    """A name from the feed as it may go into relayed posts and pages: no control or bidi
+    characters (db.clean_text), one line, at most MAX_NAME characters."""
+    return " ".join(db.clean_text(name).split())[:MAX_NAME]
+
+
+def _sequence(text: str) -> int | None:
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
+
+
 def _distance_m(a: tuple, b: tuple) -> float:
     if None in (a[0], a[1], b[0], b[1]):
         return 0.0
@@ -339,19 +362,33 @@ def _stations(feed: zipfile.ZipFile, city: str = "") -> tuple[dict[str, int], li
     for stop_id, name, parent, kind, lat, lon in _rows(
             feed, "stops.txt", ("stop_id", "stop_name", "parent_station", "location_type",
                                 "stop_lat", "stop_lon"), ("stop_id",)):
-        stops[stop_id] = (name[:MAX_NAME], parent, kind, _float(lat), _float(lon))
+        stops[stop_id] = (_clean_name(name), parent, kind, _float(lat), _float(lon))
+
+    roots: dict[str, str] = {}
 
     def root(stop_id: str) -> str:
-        seen = set()
-        while stops[stop_id][1] in stops and stop_id not in seen:
+        """The top of a stop's parents (a cycle ends where it closes); each chain is walked
+        once: every stop on it learns its root."""
+        chain, seen = [], set()
+        while stop_id not in roots and stops[stop_id][1] in stops and stop_id not in seen:
             seen.add(stop_id)
+            chain.append(stop_id)
             stop_id = stops[stop_id][1]
-        return stop_id
+        top = roots.get(stop_id, stop_id)
+        for stop in chain + [stop_id]:
+            roots[stop] = top
+        return top
 
-    roots = {stop_id: root(stop_id) for stop_id in stops}
+    for stop_id in stops:
+        root(stop_id)
     # Stations of one name within walking distance are one (a bus stop named as the station
-    # it stands at, a feed without parent stations).
-    clusters: dict[str, list[list]] = defaultdict(list)  # merge key -> [[coords, number]]
+    # it stands at, a feed without parent stations); looked for in the grid cells around a
+    # stop (about 1 km each), so that a feed of many stops of one name costs no more.
+    clusters: dict[tuple, list[list]] = defaultdict(list)  # (key, cell) -> [[coords, number]]
+
+    def cell(lat, lon) -> tuple[int, int]:
+        return (0, 0) if lat is None or lon is None else (int(lat // 0.01), int(lon // 0.015))
+
     station_of_root: dict[str, int] = {}
     names: list[str] = []
     # The name to show: a station proper's (location_type 1), else the plainest.
@@ -364,13 +401,19 @@ def _stations(feed: zipfile.ZipFile, city: str = "") -> tuple[dict[str, int], li
         if not name:
             continue
         key = place_key(name, city)
-        for coords, number in clusters[key]:
+        y, x = cell(lat, lon)
+        near = [c for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+                for c in clusters.get((key, y + dy, x + dx), ())]
+        for coords, number in near:
             if _distance_m(coords, (lat, lon)) <= MERGE_DISTANCE_M:
                 station_of_root[root_id] = number
                 break
         else:
+            if len(names) >= MAX_STATIONS:
+                raise FeedError(f"the feed has more than {MAX_STATIONS} stations: more than a "
+                                "city's transit data")
             station_of_root[root_id] = len(names)
-            clusters[key].append([(lat, lon), len(names)])
+            clusters[key, y, x].append([(lat, lon), len(names)])
             names.append(name)
     return ({stop_id: station_of_root[r] for stop_id, r in roots.items() if r in station_of_root},
             names)
@@ -385,7 +428,7 @@ def _lines(feed: zipfile.ZipFile) -> tuple[dict[str, int], list[tuple[str, int]]
     for route_id, short, long_name, kind in _rows(
             feed, "routes.txt", ("route_id", "route_short_name", "route_long_name",
                                  "route_type"), ("route_id",)):
-        name = (short or long_name)[:MAX_NAME]
+        name = _clean_name(short or long_name)
         if not name:
             continue
         key = line_key(name)
@@ -393,10 +436,8 @@ def _lines(feed: zipfile.ZipFile) -> tuple[dict[str, int], list[tuple[str, int]]
             numbers[key] = len(line_names)
             line_names.append(name)
             kinds.append(Counter())
-        try:
+        if kind.isascii() and kind.isdigit() and len(kind) <= 4:
             kinds[numbers[key]][kind_of(int(kind))] += 1
-        except ValueError:
-            pass
         by_route[route_id] = numbers[key]
     lines = [(name, kinds[n].most_common(1)[0][0] if kinds[n] else BUS)
              for n, name in enumerate(line_names)]
@@ -407,13 +448,17 @@ class _Unsorted(Exception):
     """stop_times.txt does not list each trip's stops together."""
 
 
-def _trip_stations(feed: zipfile.ZipFile, station_of: dict[str, int], grouped: bool):
+def _trip_stations(feed: zipfile.ZipFile, station_of: dict[str, int], known, grouped: bool):
     """(trip_id, station numbers in order) per trip in stop_times.txt. With `grouped`, a trip
     ends where the next begins (as feeds write it), so only one trip is held; a trip seen again
     raises _Unsorted. Otherwise every trip is held (as packed integers) until the end."""
     rows = _rows(feed, "stop_times.txt", ("trip_id", "stop_id", "stop_sequence"),
                  ("trip_id", "stop_id", "stop_sequence"))
     skipped = 0
+
+    def too_long(trip_id: str):
+        return FeedError(f"stop_times.txt: trip {trip_id[:40]!r} has more than "
+                         f"{MAX_TRIP_STOPS} stops")
 
     def ordered(packed) -> list[int]:
         stations = [value & 0xFFFFFFFF for value in sorted(packed)]
@@ -423,6 +468,9 @@ def _trip_stations(feed: zipfile.ZipFile, station_of: dict[str, int], grouped: b
         done: set[str] = set()
         current, packed = None, array("q")
         for trip_id, stop_id, sequence in rows:
+            if trip_id not in known:  # only trips of trips.txt are held or remembered
+                skipped += 1
+                continue
             if trip_id != current:
                 if current is not None:
                     done.add(current)
@@ -430,11 +478,13 @@ def _trip_stations(feed: zipfile.ZipFile, station_of: dict[str, int], grouped: b
                 if trip_id in done:
                     raise _Unsorted(trip_id)
                 current, packed = trip_id, array("q")
-            station = station_of.get(stop_id)
-            if station is None or not sequence.isdigit():
+            station, order = station_of.get(stop_id), _sequence(sequence)
+            if station is None or order is None:
                 skipped += 1
                 continue
-            packed.append((int(sequence) << 32) | station)
+            if len(packed) >= MAX_TRIP_STOPS:
+                raise too_long(trip_id)
+            packed.append((order << 32) | station)
         if current is not None:
             yield current, ordered(packed)
     else:
@@ -443,11 +493,14 @@ def _trip_stations(feed: zipfile.ZipFile, station_of: dict[str, int], grouped: b
             if held >= MAX_HELD_STOP_TIMES:
                 raise FeedError(f"stop_times.txt is not grouped by trip and has more than "
                                 f"{MAX_HELD_STOP_TIMES} rows: sort it by trip_id")
-            station = station_of.get(stop_id)
-            if station is None or not sequence.isdigit():
+            station, order = station_of.get(stop_id), _sequence(sequence)
+            if station is None or order is None or trip_id not in known:
                 skipped += 1
                 continue
-            trips.setdefault(trip_id, array("q")).append((int(sequence) << 32) | station)
+            packed = trips.setdefault(trip_id, array("q"))
+            if len(packed) >= MAX_TRIP_STOPS:
+                raise too_long(trip_id)
+            packed.append((order << 32) | station)
         for trip_id in list(trips):
             yield trip_id, ordered(trips.pop(trip_id))
     if skipped:
@@ -492,16 +545,25 @@ def read_feed(path, city: str = "") -> Feed:
             for grouped in (True, False):
                 counts: dict[tuple, Counter] = {}
                 try:
-                    for trip_id, stations in _trip_stations(feed, station_of, grouped):
+                    for trip_id, stations in _trip_stations(feed, station_of, trips, grouped):
                         trip = trips.get(trip_id)
                         if trip is None or len(stations) < 2:
                             continue
-                        counts.setdefault((trip[0], tuple(stations)), Counter())[trip[1]] += 1
+                        pattern = counts.get((trip[0], tuple(stations)))
+                        if pattern is None:
+                            if len(counts) >= MAX_PATTERNS:
+                                raise FeedError(f"the feed's trips run more than {MAX_PATTERNS}"
+                                                " different sequences of stations")
+                            pattern = counts[trip[0], tuple(stations)] = Counter()
+                        pattern[trip[1]] += 1
                     break
                 except _Unsorted:
                     log.info("stop_times.txt is not grouped by trip: reading it again, "
                              "holding every trip")
-        except (zipfile.BadZipFile, OSError, EOFError, csv.Error, UnicodeError) as error:
+        except (zipfile.BadZipFile, OSError, EOFError, csv.Error, UnicodeError, ValueError,
+                OverflowError) as error:
+            if isinstance(error, FeedError):
+                raise
             raise FeedError(f"the feed cannot be read: {error}") from None
     patterns = [(line, stations, sum(c.values()), signs[c.most_common(1)[0][0]])
                 for (line, stations), c in counts.items()]
@@ -574,6 +636,67 @@ def import_feed(session, city_id: int, path, aliases: str | None = None,
     return summary
 
 
+class ImportBusy(FeedError):
+    """Another import runs, or the city had its share of imports: the feed is fine."""
+
+
+def import_in_child(settings, city_id: int, path, source: str) -> dict:
+    """import_feed in a Python process of its own, whose address space and CPU time are
+    limited (`[stations] import_memory_mb`, `import_seconds`): a feed that would need more
+    (a zip bomb within the bounds, a feed built to be slow) ends that process, not the
+    instance's web frontend, and leaves its memory to nobody. The web UI imports so; the
+    command imports in its own process anyway."""
+    options = settings.stations
+    here = str(Path(__file__).resolve().parent)
+    request = json.dumps({"url": settings.database.url,
+                          "busy_timeout": settings.database.busy_timeout,
+                          "city_id": city_id, "path": str(path), "source": source,
+                          "memory_mb": options.import_memory_mb,
+                          "seconds": int(options.import_seconds)})
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (here, os.environ.get("PYTHONPATH")) if p)}
+    try:
+        done = subprocess.run([sys.executable, "-c", "import stations; stations.child_import()"],
+                              input=request, capture_output=True, text=True, env=env,
+                              timeout=options.import_seconds + 30)
+    except subprocess.TimeoutExpired:
+        raise FeedError(f"the import took longer than {options.import_seconds:g} s") from None
+    lines = done.stdout.strip().splitlines()
+    answer = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+    if "summary" in answer:
+        return answer["summary"]
+    if "error" in answer:
+        raise FeedError(answer["error"])
+    log.error("city %d: the import process ended with %s: %s", city_id, done.returncode,
+              done.stderr.strip().splitlines()[-1:] or "")
+    raise FeedError("the import stopped: the feed needs more memory or time than this "
+                    "instance gives an import")
+
+
+def child_import() -> None:
+    """The import process's side (import_in_child): a request as JSON on standard input, the
+    summary or the error as JSON on standard output."""
+    import resource
+    request = json.load(sys.stdin)
+    memory = request["memory_mb"] * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_CPU, (request["seconds"], request["seconds"] + 5))
+    engine = db.make_engine(request["url"], request["busy_timeout"])
+    try:
+        with db.make_sessions(engine).begin() as session:
+            summary = import_feed(session, request["city_id"], request["path"],
+                                  source=request["source"])
+        answer = {"summary": summary}
+    except FeedError as error:
+        answer = {"error": str(error)}
+    except MemoryError:
+        answer = {"error": "the feed needs more memory than this instance gives an import "
+                           f"({request['memory_mb']} MB)"}
+    finally:
+        engine.dispose()
+    print(json.dumps(answer), flush=True)
+
+
 def save_aliases(session, city_id: int, text: str) -> list[str]:
     """Store the organisers' aliases; returns the problems (aliases whose station is not in
     the transit data), which are kept but unused. Raises ValueError for a malformed line."""
@@ -620,10 +743,10 @@ class Place:
 
     def prefix(self) -> str:
         """"U8 Hermannplatz → Wittenau: ", or the parts of it that are known ("" if none)."""
-        head = " ".join(part for part in (self.line, self.station and display_name(self.station))
-                        if part)
+        head = " ".join(part[:PREFIX_PART] for part in (
+            self.line, self.station and display_name(self.station)) if part)
         if self.direction:
-            head = f"{head} → {display_name(self.direction)}".strip()
+            head = f"{head} → {display_name(self.direction)[:PREFIX_PART]}".strip()
         return f"{head}: " if head else ""
 
 
@@ -678,7 +801,8 @@ class Annotator:
         self.by_length: dict[int, list[str]] = defaultdict(list)
         for key in self.keys:
             self.by_length[len(key)].append(key)
-        self._near: dict[int, list[str]] = {}
+        self.longest = max(self.by_length, default=0)
+        self._near: dict[tuple[int, str], list[str]] = {}
 
     @classmethod
     def load(cls, session, city_id: int, city_name: str | None = None) -> Annotator:
@@ -741,12 +865,16 @@ class Annotator:
         return annotator
 
     # -- finding names --------------------------------------------------------------------
-    def _near_keys(self, length: int) -> list[str]:
-        if length not in self._near:
+    def _near_keys(self, length: int, first: str) -> list[str]:
+        """The keys a text of this length and first letter may be a typo of: riders rarely
+        mistype a name's first letter, and comparing with only those keys makes a look-up at
+        a city of 10 000 stations some microseconds instead of a quarter millisecond."""
+        if (length, first) not in self._near:
             edits = _allowed_edits(length)
-            self._near[length] = [key for size in range(length - edits, length + edits + 1)
-                                  for key in self.by_length.get(size, ())]
-        return self._near[length]
+            self._near[length, first] = [
+                key for size in range(length - edits, length + edits + 1)
+                for key in self.by_length.get(size, ()) if key[0] == first]
+        return self._near[length, first]
 
     def _lookup(self, compact: str) -> tuple[set[int], int, int] | None:
         """The stations a folded, space-free text names, the edits it took, and of those the
@@ -757,7 +885,7 @@ class Annotator:
         edits = _allowed_edits(len(compact))
         if not edits or compact.isdigit():
             return None
-        best = fuzzy_process.extract(compact, self._near_keys(len(compact)),
+        best = fuzzy_process.extract(compact, self._near_keys(len(compact), compact[0]),
                                      scorer=Levenshtein.distance, score_cutoff=edits, limit=8)
         if not best:
             return None
@@ -782,7 +910,7 @@ class Annotator:
         return None
 
     def _matches(self, words: list[str], taken: set[int]) -> list[_Match]:
-        found = []
+        found, fuzzy = [], MAX_FUZZY
         for start in range(len(words)):
             if start in taken:
                 continue
@@ -796,8 +924,10 @@ class Annotator:
                                         len(compact), 0, compact))
                     continue
                 if (window[0] in STOPWORDS or window[-1] in STOPWORDS
-                        or window[0].isdigit() or window[-1].isdigit()):
+                        or window[0].isdigit() or window[-1].isdigit()
+                        or len(compact) > self.longest + 3 or fuzzy <= 0):
                     continue
+                fuzzy -= 1
                 hit = self._lookup(compact)
                 if hit:
                     found.append(_Match(start, end, frozenset(hit[0]), hit[1], len(compact),
@@ -863,8 +993,7 @@ class Annotator:
         return out
 
     def place(self, text: str) -> Place:
-        text = text[:MAX_TEXT]
-        words = self._unglue(fold(text))
+        words = self._unglue(fold(text[:MAX_TEXT])[:MAX_WORDS])
         written, taken, modes = self._line_words(words)
         matches = self._matches(words, taken)
         direction_match = None
@@ -1025,10 +1154,12 @@ class Annotator:
 
 # --- Where the censor and the web UI ask ------------------------------------------------
 
-# Annotators of the cities last asked for (a city of 10 000 stations takes some MB): the
-# censor serves every city of the instance, and a city asked for again after it dropped out
-# is loaded again (a tenth of a second at 10 000 stations).
+# Annotators of the cities last asked for, up to CACHED_STATIONS stations in all (a city of
+# 10 000 stations takes about 15 MB) and CACHED_CITIES cities: the censor serves every city of
+# the instance, and a city asked for again after it dropped out is loaded again (half a
+# second at 10 000 stations).
 CACHED_CITIES = 32
+CACHED_STATIONS = 200_000
 _CACHE: OrderedDict[int, Annotator] = OrderedDict()
 
 
@@ -1043,7 +1174,8 @@ def annotator_for(session, city_id: int) -> Annotator | None:
     if cached is None or cached.version != version:
         cached = _CACHE[city_id] = Annotator.load(session, city_id)
     _CACHE.move_to_end(city_id)
-    while len(_CACHE) > CACHED_CITIES:
+    while len(_CACHE) > 1 and (len(_CACHE) > CACHED_CITIES or sum(
+            len(a.stations) for a in _CACHE.values()) > CACHED_STATIONS):
         _CACHE.popitem(last=False)
     return cached
 

@@ -386,7 +386,7 @@ def test_feed_url_at_a_private_address_is_refused_unless_the_operator_allows_it(
                         "csrf": _csrf(app.get("/login"))}, status=303)
     page = app.post("/settings/transit/url", {"csrf": _csrf(app.get("/settings")),
                                               "url": f"{feed_server.url}/feed.zip"}, status=400)
-    assert "address is not public" in page.text
+    assert "not at a public address" in page.text
     assert "No transit data yet." in page.text
 
 
@@ -531,3 +531,57 @@ def test_pieces_out_of_order_or_over_the_limit_are_refused(organiser, tmp_path):
                    upload_files=[("chunk", "chunk", b"y")], status=403)
     organiser.post("/settings/transit/chunk", {"csrf": token, "offset": "x", "total": "1"},
                    upload_files=[("chunk", "chunk", b"y")], status=400)
+
+
+def test_import_from_the_web_runs_in_a_process_whose_memory_is_limited(core_for, sqlite_url,
+                                                                        tmp_path):
+    """A feed within every bound that still needs much memory (here 500 000 stops of long
+    names: 4 MB zipped) ends the import's own process, with a reason, not the frontend."""
+    settings, plugins, sessions = core_for(sqlite_url, TICKETFREI_STATIONS_IMPORT_MEMORY_MB="256")
+    with sessions.begin() as session:
+        city = _city(session)
+        stations.import_feed(session, city.id, write_feed(tmp_path / "feed.zip"))
+    hog = tmp_path / "hog.zip"
+    with zipfile.ZipFile(hog, "w", zipfile.ZIP_DEFLATED) as feed:
+        for name, text in files().items():
+            if name != "stops.txt":
+                feed.writestr(name, text)
+        with feed.open("stops.txt", "w") as out:
+            out.write(b"stop_id,stop_name,stop_lat,stop_lon\n")
+            for n in range(499_000):
+                out.write(b"s%d,Stop %d %s,52.%d,13.%d\n" % (n, n, b"x" * 190, n % 1000, n // 1000))
+    with pytest.raises(stations.FeedError, match="more memory than this instance gives an import"):
+        stations.import_in_child(settings, city.id, hog, "hog.zip")
+    assert len(_annotator(sessions, city.id).stations) == 25  # the old data stays
+    summary = stations.import_in_child(settings, city.id, write_feed(tmp_path / "again.zip"),
+                                       "again.zip")
+    assert summary["stations"] == 25
+
+
+@pytest.mark.parametrize("member, text, reason", [
+    ("stop_times.txt", "trip_id,stop_id,stop_sequence\r\nu8_s1,wit,\u00b2\r\n", "no trips"),
+    ("stop_times.txt", "trip_id,stop_id,stop_sequence\r\nu8_s1,wit,1099511627776\r\n",
+     "no trips"),
+    ("stop_times.txt", "trip_id,stop_id,stop_sequence\r\n"
+     + "".join(f"u8_s1,wit,{n}\r\n" for n in range(1001)), "more than 1000 stops"),
+])
+def test_odd_stop_times_are_refused_or_skipped_with_a_reason(berlin, tmp_path, member, text,
+                                                             reason):
+    _settings, _plugins, sessions, city = berlin
+    with pytest.raises(stations.FeedError, match=reason):
+        with sessions.begin() as session:
+            stations.import_feed(session, city.id, write_feed(tmp_path / "odd.zip",
+                                                              {member: text}))
+
+
+def test_names_from_a_feed_lose_control_and_bidi_characters(core_for, sqlite_url, tmp_path):
+    settings, plugins, sessions = core_for(sqlite_url)
+    stops = files()["stops.txt"].replace("U Rudow (Berlin)", '"U Ru\u202edow\nX (Berlin)"')
+    routes = files()["routes.txt"].replace("r_u7,BVG,U7,", "r_u7,BVG,U\u20667,")
+    with sessions.begin() as session:
+        city = _city(session)
+        stations.import_feed(session, city.id, write_feed(tmp_path / "f.zip", {
+            "stops.txt": stops, "routes.txt": routes, "agency.txt": files()["agency.txt"]}))
+    annotator = _annotator(sessions, city.id)
+    assert "U Rudow X (Berlin)" in annotator.stations
+    assert all("\u2066" not in name and "\n" not in name for name, _kind in annotator.lines)
