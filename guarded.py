@@ -21,6 +21,21 @@ import urllib3
 import urllib3.connection
 
 
+_EMBEDDING = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"))
+
+
+def is_public(text: str) -> bool:
+    """Whether an address is public; an IPv6 address that carries an IPv4 one (mapped, NAT64,
+    the old compatible form: "::127.0.0.1") is judged by that one."""
+    address = ipaddress.ip_address(text.split("%")[0])
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return address.ipv4_mapped.is_global
+        if any(address in net for net in _EMBEDDING) and int(address) > 0xFFFF:
+            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF).is_global
+    return address.is_global
+
+
 def public_address(host: str, port: int) -> bool:
     """Whether every address the name resolves to is public (unresolvable: let the request
     fail and say so)."""
@@ -28,7 +43,7 @@ def public_address(host: str, port: int) -> bool:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError):
         return True
-    return all(ipaddress.ip_address(info[4][0].split("%")[0]).is_global for info in infos)
+    return all(is_public(info[4][0]) for info in infos)
 
 
 class CappedSession(requests.Session):
@@ -39,6 +54,7 @@ class CappedSession(requests.Session):
     def __init__(self, base: str, public_only: bool, max_answer: int = 1024 * 1024,
                  what: str = "the server"):
         super().__init__()
+        self.trust_env = False  # no proxy from the environment: it would connect for us
         self.origin = origin(base)
         self.public_only = public_only
         self.max_answer = max_answer
@@ -87,8 +103,7 @@ class CappedSession(requests.Session):
 
     def _opened(self, sock: socket.socket) -> None:
         if self.public_only:
-            address = ipaddress.ip_address(sock.getpeername()[0].split("%")[0])
-            if not address.is_global:
+            if not is_public(sock.getpeername()[0]):
                 sock.close()
                 raise ConnectionRefusedError(f"{self.what}'s address is not public (the "
                                              "operator may allow private addresses)")

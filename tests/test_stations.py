@@ -585,3 +585,16 @@ def test_names_from_a_feed_lose_control_and_bidi_characters(core_for, sqlite_url
     annotator = _annotator(sessions, city.id)
     assert "U Rudow X (Berlin)" in annotator.stations
     assert all("\u2066" not in name and "\n" not in name for name, _kind in annotator.lines)
+
+
+@pytest.mark.parametrize("address, public", [
+    ("8.8.8.8", True), ("2a00:1450::1", True), ("64:ff9b::808:808", True),
+    ("127.0.0.1", False), ("::1", False), ("10.1.2.3", False), ("169.254.169.254", False),
+    ("::ffff:10.0.0.1", False), ("::127.0.0.1", False), ("64:ff9b::7f00:1", False),
+    ("fe80::1%eth0", False),
+])
+def test_an_address_carrying_a_private_ipv4_one_is_not_public(address, public):
+    """guarded.py judges IPv6 addresses that embed an IPv4 one (mapped, NAT64, the old
+    compatible form) by that one: Python's is_global alone calls "::127.0.0.1" global."""
+    import guarded
+    assert guarded.is_public(address) is public
