@@ -100,3 +100,24 @@ def annotate_through_command(instance, city: str, feed, tmp_path: Path,
     answers = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     assert len(answers) == len(texts), result.stdout + result.stderr
     return imported.stdout.strip(), answers
+
+
+def check_table(rows: list[tuple], feed, at_least: int) -> None:
+    """A labelled table is what it says: enough rows, each text once and on one line, labels
+    naming the feed's stations (stops without a parent) and lines, and its tags kept ("left":
+    a station only; "nostation": none)."""
+    assert len(rows) >= at_least
+    texts = [row[0] for row in rows]
+    assert len(set(texts)) == len(texts), "a text twice"
+    assert all("\n" not in text for text in texts)
+    names = {name for name, parent, _lat, _lon, kind in feed.STOPS.values()
+             if not parent and kind in (0, 1)}
+    lines = {short for short, _long, _kind in feed.ROUTES.values()}
+    for text, station, line, direction, tags in rows:
+        assert station is None or station in names, text
+        assert direction is None or direction in names, text
+        assert line is None or line in lines, text
+        if "left" in tags.split():
+            assert station is not None and line is None and direction is None, text
+        if "nostation" in tags.split():
+            assert station is None, text

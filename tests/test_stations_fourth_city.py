@@ -378,21 +378,7 @@ FLOOR = 0.95
 
 
 def test_fourth_city_table_is_consistent():
-    assert len(LABELLED) >= 120
-    texts = [row[0] for row in LABELLED]
-    assert len(set(texts)) == len(texts), "a text twice"
-    assert all("\n" not in text for text in texts)
-    names = {name for sid, (name, parent, _la, _lo, kind) in feed.STOPS.items()
-             if not parent and kind in (0, 1)}
-    lines = {short for short, _long, _kind in feed.ROUTES.values()}
-    for text, station, line, direction, tags in LABELLED:
-        assert station is None or station in names, text
-        assert direction is None or direction in names, text
-        assert line is None or line in lines, text
-        if "left" in tags.split():
-            assert station is not None and line is None and direction is None, text
-        if "nostation" in tags.split():
-            assert station is None, text
+    gtfs.check_table(LABELLED, feed, at_least=120)
 
 
 def test_fourth_city_scores_through_the_annotate_command(make_instance, tmp_path):
