@@ -6,14 +6,16 @@ Two halves:
   the big one, is never held whole: a trip's stops are kept until the next trip begins), and
   stores per city its stations (stops merged by parent station, or by name within walking
   distance), its lines (routes of one short name) and the sequences of stations the lines'
-  trips run (patterns), with how many trips run each and their headsign.
+  trips run (patterns), with how many trips run each and their headsign. Bounds on every
+  table refuse a hostile or mistaken feed with a reason; `import_in_child` runs an import in a
+  process of its own with limited memory and CPU (the web UI's way).
 - **Recognition** (`Annotator`): deterministic rules over the text's words, folded the same way
   as the stations' names (case, ß/ss, umlauts, "str"/"pl"/"bhf"/"hbf"), with fuzzy matching by
   edit distance (rapidfuzz) for typos: the station, the line ("U 8", "s41", "Tram M10",
   "Bus 100"), the direction (after "Richtung", "nach", "->", "→"; a terminus or any station
   further along the line, mapped to the terminus) and "ausgestiegen" (the inspectors left).
 
-Touches only the transit_* tables (db.py) and, for aliases, the organisers' text; no network.
+Touches only the transit_* tables (db.py) and the files it is given; no network.
 The censor calls the Annotator for each accepted report; the web UI and `ticketfrei stations`
 call both halves.
 """
