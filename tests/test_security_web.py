@@ -79,6 +79,7 @@ def timed_signup(app, email: str, city: str, client: str) -> float:
     return took
 
 
+@pytest.mark.usefixtures("real_password_hashes")
 def test_signup_takes_as_long_for_an_address_with_an_account_as_for_a_new_one(web):
     for n in range(5):
         add_account(web.sessions, f"known{n}", f"known{n}@example.org")
