@@ -271,6 +271,19 @@ def partial_keys(name: str, city: str = "") -> set[str]:
 PARTIAL_AT_MOST = 3
 
 
+def _towns(names: list[str]) -> list[str]:
+    """Words that begin a tenth or more of the stations' names (at least 5): the town a feed
+    writes before its stops ("Frankfurt (Main) Hauptbahnhof", "Wien Mitte"), left out as the
+    city's own name is, whatever the city is called on this instance."""
+    first = Counter()
+    for name in names:
+        words = [w for w in fold(_BRACKETS.sub(" ", name)) if w not in _MODES]
+        if len(words) > 1:
+            first[words[0]] += 1
+    return [word for word, count in first.items()
+            if count >= max(5, len(names) // 10) and word not in STOPWORDS]
+
+
 def line_key(name: str) -> str:
     return "".join(fold(name))
 
@@ -827,9 +840,11 @@ class Annotator:
             patterns.append((line, stations_of, trips))
             headsigns.append((headsign, stations_of[-1]))
         keys: dict[str, set[int]] = defaultdict(set)
+        towns = [city_name, *_towns(stations)]
         for number, name in enumerate(stations):
-            for key in name_keys(name, city_name):
-                keys[key].add(number)
+            for town in towns:
+                for key in name_keys(name, town):
+                    keys[key].add(number)
         annotator = cls(stations, lines, patterns, keys,
                         version=row.version if row is not None else 0.0)
         # A headsign names its trips' last station ("Rudow" for "U Rudow (Berlin)"), and a

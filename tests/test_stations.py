@@ -598,3 +598,22 @@ def test_an_address_carrying_a_private_ipv4_one_is_not_public(address, public):
     compatible form) by that one: Python's is_global alone calls "::127.0.0.1" global."""
     import guarded
     assert guarded.is_public(address) is public
+
+
+def test_the_town_a_feed_writes_before_its_stops_is_left_out_whatever_the_city_is_called(
+        core_for, sqlite_url, tmp_path):
+    settings, plugins, sessions = core_for(sqlite_url)
+    stops = files()["stops.txt"]
+    for name in ("U Hermannplatz (Berlin)", "S+U Berlin Hauptbahnhof", "U Kottbusser Tor",
+                 "S+U Wittenau", "U Boddinstr.", "U Rudow", "U Südstern"):
+        stops = stops.replace(name, "Frankfurt (Main) " + name.split(" ", 1)[1].replace(
+            "Berlin ", ""), 1)
+    with sessions.begin() as session:
+        city = _city(session, "ffm")
+        stations.import_feed(session, city.id, write_feed(tmp_path / "f.zip",
+                                                          {"stops.txt": stops}))
+    annotator = _annotator(sessions, city.id)
+    assert annotator.annotate("Kontrolle Hbf")["station"] == "Frankfurt (Main) Hauptbahnhof"
+    assert annotator.annotate("kontis hermannplatz richtung wittenau") == {
+        "station": "Frankfurt (Main) Hermannplatz (Berlin)", "line": "U8",
+        "direction": "Frankfurt (Main) Wittenau (Berlin)"}
