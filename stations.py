@@ -102,8 +102,8 @@ DIRECTION_WORDS = frozenset({"richtung", "ri", "rtg", "richt", "nach", "towards"
 # Filler between a direction word and its place: "Richtung S+U Wittenau", "nach dem Zoo".
 _FILLER = frozenset({"s", "u", "bahnhof", "der", "dem", "den", "die", "zum", "zur", "the"})
 # Inspectors who left: keep the station, no line or direction.
-LEFT = re.compile(r"\b(aus ?gestiegen|ausgestiegn|ausgstieg(?:e)?n|aussteigen|steigen aus|"
-                  r"stiegen aus|raus|"
+LEFT = re.compile(r"\b(aus ?gestiegen|ausgestiegn|ausgstieg(?:e)?n|aussteigen|raus|"
+                  r"(?:stiegen|steigen|stieg|steigt)(?: \w+){0,4} aus|"  # "stiegen am Kotti aus"
                   r"sind weg|got off|get off|getting off|got out|left the train|exited)\b")
 # Words naming a kind of vehicle: route_types they mean.
 MODE_WORDS = {"bus": {3}, "busse": {3}, "metrobus": {3}, "tram": {0}, "strab": {0}, "bim": {0},

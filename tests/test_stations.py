@@ -617,3 +617,11 @@ def test_the_town_a_feed_writes_before_its_stops_is_left_out_whatever_the_city_i
     assert annotator.annotate("kontis hermannplatz richtung wittenau") == {
         "station": "Frankfurt (Main) Hermannplatz (Berlin)", "line": "U8",
         "direction": "Frankfurt (Main) Wittenau (Berlin)"}
+
+
+@pytest.mark.parametrize("text", ["Kontis stiegen am Kotti aus", "die steigen jetzt Kotti aus",
+                                  "U8 Kotti ausgestiegen", "U8 Kotti sind raus"])
+def test_inspectors_who_left_keep_the_station_and_lose_line_and_direction(berlin, text):
+    _settings, _plugins, sessions, city = berlin
+    assert _annotator(sessions, city.id).annotate(text) == {
+        "station": "U Kottbusser Tor (Berlin)", "line": None, "direction": None}
