@@ -719,6 +719,10 @@ def _transit_routes(app, settings, sessions) -> None:
     def done(message=None, error=None, status=200, **shown):
         return settings_page(status, message=message, error=error, **shown)
 
+    def not_imported(error: stations.FeedError, **shown):
+        status = 429 if isinstance(error, stations.ImportBusy) else 400
+        return done(error=f"The transit data was not imported: {error}", status=status, **shown)
+
     @app.post("/settings/transit/chunk")
     def transit_chunk():
         """One piece of an upload (static/upload.js): appended at `offset`, which must be
@@ -767,10 +771,10 @@ def _transit_routes(app, settings, sessions) -> None:
                     summary = stations.import_in_child(settings, target, assembled,
                                                        form("name", 200))
             except stations.ImportBusy as error:  # the pieces stay for the next try
-                return done(error=f"The transit data was not imported: {error}", status=429)
+                return not_imported(error)
             except stations.FeedError as error:
                 assembled.unlink(missing_ok=True)
-                return done(error=f"The transit data was not imported: {error}", status=400)
+                return not_imported(error)
             assembled.unlink(missing_ok=True)
             return done(_imported(summary))
         upload = bottle.request.files.get("feed")
@@ -783,8 +787,7 @@ def _transit_routes(app, settings, sessions) -> None:
                 summary = stations.import_in_child(settings, target, copy.name,
                                                    upload.raw_filename[:200])
         except stations.FeedError as error:
-            status = 429 if isinstance(error, stations.ImportBusy) else 400
-            return done(error=f"The transit data was not imported: {error}", status=status)
+            return not_imported(error)
         return done(_imported(summary))
 
     @app.post("/settings/transit/url")
@@ -798,9 +801,7 @@ def _transit_routes(app, settings, sessions) -> None:
                 into.flush()
                 summary = stations.import_in_child(settings, target, into.name, url)
         except stations.FeedError as error:
-            status = 429 if isinstance(error, stations.ImportBusy) else 400
-            return done(error=f"The transit data was not imported: {error}", status=status,
-                        transit_url=url)
+            return not_imported(error, transit_url=url)
         return done(_imported(summary))
 
     @app.post("/settings/transit/aliases")

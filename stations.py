@@ -193,6 +193,27 @@ _NOT_ALONE = frozenset({"bahnhof", "hauptbahnhof", "schule", "kirche", "schloss"
                         "rathaus", "friedhof", "hafen", "kirchen", "haupt"})
 
 
+def _without_modes(words: list[str]) -> list[str]:
+    """Words without mode marks at either end ("S+U Hermannstr.", "Stephansplatz U")."""
+    while len(words) > 1 and words[0] in _MODES:
+        words = words[1:]
+    while len(words) > 1 and words[-1] in _MODES:
+        words = words[:-1]
+    return words
+
+
+def _without_city(words: list[str], city_words: list[str]) -> list[list[str]]:
+    """The words without the city's name in front, then also behind (each step a variant)."""
+    n, found = len(city_words), []
+    if n and len(words) > n and words[:n] == city_words:
+        words = words[n:]
+        found.append(words)
+    if n and len(words) > n and words[-n:] == city_words:
+        words = words[:-n]
+        found.append(words)
+    return found
+
+
 def name_keys(name: str, city: str = "") -> set[str]:
     """The folded, space-free forms under which a station's name is recognised: as written,
     without its mode marks ("S+U", "U" at either end), qualifiers ("(Berlin)", "[U8]"), the
@@ -205,19 +226,11 @@ def name_keys(name: str, city: str = "") -> set[str]:
     city_words = fold(city) if city else []
     more = []
     for words in variants:
-        words = list(words)
-        while words and words[0] in _MODES:
-            words = words[1:]
-        while len(words) > 1 and words[-1] in _MODES:
-            words = words[:-1]
+        words = _without_modes(words)
         more.append(words)
-        n = len(city_words)
-        if n and len(words) > n and words[:n] == city_words:
-            words = words[n:]
-            more.append(words)
-        if n and len(words) > n and words[-n:] == city_words:
-            words = words[:-n]
-            more.append(words)
+        without_city = _without_city(words, city_words)
+        more += without_city
+        words = without_city[-1] if without_city else words
         if len(words) > 1 and words[-1] == "bahnhof":
             more.append(words[:-1])
         rest = "".join(words[:-1])
@@ -355,17 +368,9 @@ def place_key(name: str, city: str = "") -> str:
     the name without qualifiers, mode marks at either end, the city's name at either end and a
     trailing "Bahnhof" ("S+U Hermannstr. (Berlin)" and "U Hermannstr.", "Wien Handelskai
     Bahnhof" and "Handelskai")."""
-    words = [w for w in fold(_BRACKETS.sub(" ", name))]
-    while len(words) > 1 and words[0] in _MODES:
-        words = words[1:]
-    while len(words) > 1 and words[-1] in _MODES:
-        words = words[:-1]
-    city_words = fold(city) if city else []
-    n = len(city_words)
-    if n and len(words) > n and words[:n] == city_words:
-        words = words[n:]
-    if n and len(words) > n and words[-n:] == city_words:
-        words = words[:-n]
+    words = _without_modes(fold(_BRACKETS.sub(" ", name)))
+    without_city = _without_city(words, fold(city) if city else [])
+    words = without_city[-1] if without_city else words
     if len(words) > 1 and words[-1] == "bahnhof":
         words = words[:-1]
     return "".join(words) or name
@@ -751,7 +756,6 @@ class Place:
     station: str | None = None
     line: str | None = None
     direction: str | None = None
-    left: bool = False  # the text says the inspectors left
 
     def as_dict(self) -> dict:
         return {"station": self.station, "line": self.line, "direction": self.direction}
@@ -807,11 +811,9 @@ class Annotator:
 
     def __post_init__(self):
         self.served: dict[int, set[int]] = defaultdict(set)   # station -> lines
-        self.termini: dict[int, set[int]] = defaultdict(set)  # line -> last stations
         for line, stations, _trips in self.patterns:
             for station in stations:
                 self.served[station].add(line)
-            self.termini[line].add(stations[-1])
         self.line_keys = {line_key(name): n for n, (name, _kind) in enumerate(self.lines)}
         self.by_length: dict[int, list[str]] = defaultdict(list)
         for key in self.keys:
@@ -856,18 +858,17 @@ class Annotator:
                     keys[key].add(last)
         partial: dict[str, set[int]] = defaultdict(set)
         for number, name in enumerate(stations):
-            for key in partial_keys(name, city_name) - named:
+            for key in partial_keys(name, city_name):
                 partial[key].add(number)
         for key, found in partial.items():
-            if len(found) <= PARTIAL_AT_MOST:
+            # Parts that are another station's name still name a terminus of a line that
+            # does not serve that station ("49er Richtung Hütteldorf": "Hütteldorf,
+            # Bujattigasse"), but only there.
+            if key in named:
+                annotator.partials[key] = found
+            elif len(found) <= PARTIAL_AT_MOST:
                 keys[key] |= found
-        # Parts that are another station's name still name a terminus of a line that does
-        # not serve that station ("49er Richtung Hütteldorf": "Hütteldorf, Bujattigasse").
-        annotator.partials = {key: found for key, found in partial.items()
-                              if len(found) <= PARTIAL_AT_MOST}
-        for number, name in enumerate(stations):
-            for key in partial_keys(name, city_name) & named:
-                annotator.partials.setdefault(key, set()).add(number)
+                annotator.partials[key] = found
         problems = []
         for _number, alias, target in parse_aliases(row.aliases if row is not None else ""):
             found = annotator._find_name(target)
@@ -1046,7 +1047,7 @@ class Annotator:
                 station = longer if longer is not None else station
         line = None
         if station is not None:
-            line = self._line_at(station, lines_written, modes)
+            line = self._line_at(station, lines_written)
         elif len(lines_written) == 1:
             line = lines_written[0]
         direction = None
@@ -1068,8 +1069,7 @@ class Annotator:
             line, direction = None, None
         return Place(station=self.stations[station] if station is not None else None,
                      line=self.lines[line][0] if line is not None else None,
-                     direction=self.stations[direction] if direction is not None else None,
-                     left=left)
+                     direction=self.stations[direction] if direction is not None else None)
 
     def _longer(self, text: str, lines: set[int]) -> int | None:
         """The one station the lines serve whose name begins with the text written
@@ -1086,7 +1086,7 @@ class Annotator:
         return max(stations, key=lambda s: (bool(self.served[s].intersection(lines_written)),
                                             len(self.served[s]), -s))
 
-    def _line_at(self, station: int, lines_written: list[int], modes: set[int]) -> int | None:
+    def _line_at(self, station: int, lines_written: list[int]) -> int | None:
         """The written line if it serves the station (of several, "U3/U6", none: the rider
         does not know which); else the one line of its kind there."""
         serving = [line for line in lines_written if line in self.served[station]]
@@ -1110,7 +1110,7 @@ class Annotator:
     def _direction(self, station, line, lines_written, targets, modes):
         """(terminus, line) for a direction naming `targets` (a station's candidates)."""
         def termini(on_lines):
-            found = {}  # terminus -> (line, trips)
+            found = {}  # terminus -> [line, trips, stations passed after the target]
             for pattern_line, stations, trips in self.patterns:
                 if pattern_line not in on_lines:
                     continue
@@ -1134,8 +1134,8 @@ class Annotator:
                         terminus = target if ring or stations[-1] == target else stations[-1]
                     entry = found.setdefault(terminus, [pattern_line, 0, set()])
                     entry[1] += trips
-                    if target in stations:  # the stations these trips pass after the target
-                        entry[2].update(stations[stations.index(target) + 1:-1])
+                    # the stations these trips pass after the target
+                    entry[2].update(stations[stations.index(target) + 1:-1])
             return found
 
         if line is not None:
@@ -1182,13 +1182,12 @@ _CACHE: OrderedDict[int, Annotator] = OrderedDict()
 
 def annotator_for(session, city_id: int) -> Annotator | None:
     """The city's Annotator, loaded again when its transit data changed; None without data."""
-    version = session.scalar(select(db.TransitCity.version).where(
-        db.TransitCity.city_id == city_id, db.TransitCity.imported_at.is_not(None)))
-    if version is None:
+    row = session.get(db.TransitCity, city_id)  # prefix_on's too: one query a report
+    if row is None or row.imported_at is None:
         _CACHE.pop(city_id, None)
         return None
     cached = _CACHE.get(city_id)
-    if cached is None or cached.version != version:
+    if cached is None or cached.version != row.version:
         cached = _CACHE[city_id] = Annotator.load(session, city_id)
     _CACHE.move_to_end(city_id)
     while len(_CACHE) > 1 and (len(_CACHE) > CACHED_CITIES or sum(

@@ -28,6 +28,13 @@ def browser():
         browser.close()
 
 
+def log_in(page, base: str, email: str) -> None:
+    page.goto(base + "/login")
+    page.fill("#email", email)
+    page.fill("#password", "a good password")
+    page.click("button:has-text('Log in')")
+
+
 def test_organiser_signs_up_changes_triggers_and_the_running_censor_follows(
         browser, make_instance, relay):
     instance = make_instance(disabled=("mail",), extra=relay.settings())  # every network's panel
@@ -101,10 +108,7 @@ def test_organiser_connects_a_mastodon_account_in_the_browser(browser, make_inst
         instance.start()
         base = f"http://127.0.0.1:{instance.port}"
         page = browser.new_page(viewport={"width": 390, "height": 844})
-        page.goto(base + "/login")
-        page.fill("#email", "orga@leipzig.example")
-        page.fill("#password", "a good password")
-        page.click("button:has-text('Log in')")
+        log_in(page, base, "orga@leipzig.example")
         page.fill("#mastodon-instance", mastodon.url)
         page.click("button:has-text('Connect an account')")
         page.click("text=Continue to")  # a link: the site's CSP stops a form's redirect
@@ -183,10 +187,7 @@ def test_organiser_uploads_a_large_transit_feed_in_pieces_and_tries_a_report(
     instance.start()
     base = f"http://127.0.0.1:{instance.port}"
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(base + "/login")
-    page.fill("#email", "orga@berlin.example")
-    page.fill("#password", "a good password")
-    page.click("button:has-text('Log in')")
+    log_in(page, base, "orga@berlin.example")
     page.set_input_files("#transit-feed", str(feed))
     page.click("button:has-text('Import the feed')")
     page.wait_for_selector("text=The transit data is imported: 25 stations, 5 lines.",
