@@ -625,3 +625,75 @@ def test_inspectors_who_left_keep_the_station_and_lose_line_and_direction(berlin
     _settings, _plugins, sessions, city = berlin
     assert _annotator(sessions, city.id).annotate(text) == {
         "station": "U Kottbusser Tor (Berlin)", "line": None, "direction": None}
+
+
+def test_stream_into_cities_with_and_without_transit_data_survives_kills(make_instance,
+                                                                         tmp_path):
+    """As an operator runs it: reports over many seconds into three cities (two with transit
+    data, one without), the censor and a posting bot killed in the middle; each report is
+    relayed once, in its own city, with its place where the city has transit data."""
+    import os
+    import signal
+    import time
+
+    instance = make_instance(disabled=without())
+    cities = {name: instance.create_city(name) for name in ("berlin", "potsdam", "hamburg")}
+    feed = write_feed(tmp_path / "feed.zip")
+    for name in ("berlin", "potsdam"):
+        instance.cli("stations", "import", name, str(feed))
+    instance.start()
+    sent = {name: [] for name in cities}
+    for n in range(20):
+        for name, city_id in cities.items():
+            text = f"Kontrolle U8 Kottbusser Tor Richtung Hermannstr {name} {n}"
+            instance.send(city_id, "a", text)
+            sent[name].append(text)
+        if n == 7:
+            os.kill(instance.pid("censor"), signal.SIGKILL)
+        if n == 12:
+            os.kill(instance.pid("berlin/testnet:b"), signal.SIGKILL)
+        time.sleep(0.4)
+    settled, took, left = instance.settle(timeout=90)
+    assert settled, left
+    for name, city_id in cities.items():
+        posted = [text for _c, _a, text, _n in instance.posted(city_id, "b")]
+        prefix = "U8 Kottbusser Tor → Hermannstr.: " if name != "hamburg" else ""
+        assert sorted(posted) == sorted(prefix + text for text in sent[name]), name
+    assert instance.sql("SELECT count(*) FROM reports WHERE verdict != 'accepted'") == [(0,)]
+    assert instance.row("censor")["restarts"] >= 1
+    assert instance.row("berlin/testnet:b")["restarts"] >= 1
+
+
+def test_an_import_refused_for_the_hourly_limit_keeps_the_uploaded_pieces(organiser, tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setattr(frontend, "TRANSIT_IMPORTS", 1)
+    data = write_feed(tmp_path / "feed.zip").read_bytes()
+    token = _csrf(organiser.get("/settings"))
+    _pieces(organiser, data, 1000, token)
+    finish = {"csrf": token, "uploaded": "1", "name": "vbb.zip"}
+    organiser.post("/settings/transit/upload", finish)
+    _pieces(organiser, data, 1000, token)
+    page = organiser.post("/settings/transit/upload", finish, status=429)
+    assert "at most 1 imports an hour" in page.text
+    assert list(Path(organiser.settings.instance.data_dir).glob("transit-upload-*"))
+
+
+def test_alias_saves_are_limited_per_hour(organiser, tmp_path, monkeypatch):
+    monkeypatch.setattr(frontend, "TRANSIT_ALIAS_SAVES", 1)
+    _upload(organiser, write_feed(tmp_path / "feed.zip").read_bytes())
+    token = _csrf(organiser.get("/settings"))
+    organiser.post("/settings/transit/aliases", {"csrf": token, "aliases": ALIASES})
+    page = organiser.post("/settings/transit/aliases", {"csrf": token, "aliases": ALIASES},
+                          status=429)
+    assert "At most 1 saves of the aliases an hour." in page.text
+
+
+def test_deleting_the_account_removes_a_half_sent_upload(organiser):
+    token = _csrf(organiser.get("/settings"))
+    _pieces(organiser, b"half of a feed", 100, token, total=1000)
+    uploads = Path(organiser.settings.instance.data_dir)
+    assert list(uploads.glob("transit-upload-*"))
+    page = organiser.post("/account/delete", {"csrf": _csrf(organiser.get("/account")),
+                                              "confirm": "yes", "password": "a good password"})
+    assert "are deleted" in page.text
+    assert not list(uploads.glob("transit-upload-*"))
