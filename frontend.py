@@ -58,6 +58,15 @@ _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})
 # list: keep one list per directory.
 SITE_TEMPLATES = str(HERE / "templates")
 _LOOKUP = [SITE_TEMPLATES]
+# One template lookup list per plugin directory, for the life of the process: bottle caches a
+# compiled template under the id() of its lookup list, so a list freed (an app made again, as
+# tests do) and another made at the same address would be served the first one's templates.
+_PLUGIN_LOOKUPS: dict[str, list[str]] = {}
+
+
+def _plugin_lookup(name: str) -> list[str]:
+    directory = str(Path(importlib.import_module(f"bots.{name}").__path__[0]))
+    return _PLUGIN_LOOKUPS.setdefault(directory, [directory])
 # This process's app, for bot web UIs too: settings, sessions, plugins, notify_main, outbox.
 site = SimpleNamespace()
 
@@ -386,8 +395,7 @@ def make_app(settings, sessions, plugins, notify_main=lambda: None,
     with sessions.begin() as session:
         site.secret = user.ensure_instance_secret(session)
     bottle.BaseRequest.MEMFILE_MAX = MAX_BODY
-    site.plugin_lookup = {name: [str(Path(importlib.import_module(f"bots.{name}").__path__[0]))]
-                          for name in plugins}
+    site.plugin_lookup = {name: _plugin_lookup(name) for name in plugins}
     app = bottle.Bottle()
     _public_routes(app, sessions, plugins)
     city_files: dict = {}  # filled below, from the plugins' web UIs
